@@ -1,0 +1,24 @@
+# Two entry points: `make demo` (the main job, offline) and `make test` (the suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check ali1688spider tests bench
+	$(PY) -m mypy ali1688spider/aop
+
+test: lint
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m ali1688spider.demo

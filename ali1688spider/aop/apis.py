@@ -1,0 +1,141 @@
+"""The gateway APIs this project calls, described as data (PROTOCOL.md §3 and §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BusinessFailure
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """One gateway API: where it lives and how to talk to it.
+
+    ``build_params`` turns an offer id (and options such as ``country``) into the business
+    parameters; ``extract`` takes the decoded reply and returns the product payload, or raises
+    :class:`BusinessFailure` when the reply says the call failed.
+    """
+
+    key: str
+    namespace: str
+    name: str
+    version: int = 1
+    protocol: str = "param2"
+    needs_token: bool = True
+    needs_signature: bool = True
+    build_params: Callable[..., dict[str, object]] | None = None
+    extract: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+
+    def url_path(self, app_key: str, protocol: str | None = None) -> str:
+        """The signed part of the URL: ``param2/1/{namespace}/{name}/{appKey}``."""
+        return f"{protocol or self.protocol}/{self.version}/{self.namespace}/{self.name}/{app_key}"
+
+    def url(self, gateway_url: str, app_key: str, protocol: str | None = None) -> str:
+        return f"{gateway_url.rstrip('/')}/{self.url_path(app_key, protocol)}"
+
+    def params_for(self, offer_id: str, **options: object) -> dict[str, object]:
+        if self.build_params is None:
+            raise TypeError(f"{self.key} is not a product API")
+        return self.build_params(offer_id, **options)
+
+    def product_payload(self, reply: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self.extract is None:
+            raise TypeError(f"{self.key} is not a product API")
+        return self.extract(reply)
+
+
+def _failure_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    code = body.get("errorCode") or body.get("code") or body.get("error_code")
+    message = body.get("errMsg") or body.get("errorMsg") or body.get("message") or body.get("error_message")
+    return (str(code) if code not in (None, "") else None), (str(message) if message else None)
+
+
+# -- alibaba.product.get -----------------------------------------------------------------------
+
+def _product_get_params(offer_id: str, *, scene: str | None = None, **_: object) -> dict[str, object]:
+    return {"productID": int(offer_id), "webSite": "1688", "scene": scene}
+
+
+def _product_get_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
+    info = reply.get("productInfo")
+    if isinstance(info, Mapping) and reply.get("success") is not False:
+        return reply
+    code, message = _failure_fields(reply)
+    raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
+
+
+# -- product.search.queryProductDetail (cross-border) ------------------------------------------
+
+def _crossborder_params(
+    offer_id: str, *, country: str | None = "en", currency: str | None = None,
+    out_member_id: str | None = None, **_: object,
+) -> dict[str, object]:
+    param: dict[str, object] = {"offerId": int(offer_id), "country": country or "en"}
+    if currency:
+        param["currency"] = currency
+    if out_member_id:
+        param["outMemberId"] = out_member_id
+    return {"offerDetailParam": param}
+
+
+def _crossborder_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
+    outer = reply.get("result")
+    if isinstance(outer, Mapping):
+        inner = outer.get("result")
+        if outer.get("success") in (True, "true") and isinstance(inner, Mapping):
+            return inner
+        code, message = _failure_fields(outer)
+        raise BusinessFailure(code or "no_result", message or "reply has no result")
+    code, message = _failure_fields(reply)
+    raise BusinessFailure(code or "no_result", message or "reply has no result")
+
+
+# -- alibaba.fenxiao.productInfo.get -----------------------------------------------------------
+
+def _fenxiao_params(offer_id: str, **_: object) -> dict[str, object]:
+    return {"offerId": int(offer_id)}
+
+
+def _fenxiao_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
+    info = reply.get("productInfo")
+    if reply.get("success") in (True, "true") and isinstance(info, Mapping):
+        return info
+    code, message = _failure_fields(reply)
+    raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
+
+
+PRODUCT_GET = ApiSpec(
+    key="product.get", namespace="com.alibaba.product", name="alibaba.product.get",
+    build_params=_product_get_params, extract=_product_get_extract,
+)
+CROSSBORDER = ApiSpec(
+    key="crossborder", namespace="com.alibaba.fenxiao.crossborder",
+    name="product.search.queryProductDetail",
+    build_params=_crossborder_params, extract=_crossborder_extract,
+)
+FENXIAO = ApiSpec(
+    key="fenxiao", namespace="com.alibaba.fenxiao", name="alibaba.fenxiao.productInfo.get",
+    build_params=_fenxiao_params, extract=_fenxiao_extract,
+)
+GET_TOKEN = ApiSpec(
+    key="getToken", namespace="system.oauth2", name="getToken", protocol="http",
+    needs_token=False, needs_signature=False,
+)
+POSTPONE_TOKEN = ApiSpec(
+    key="postponeToken", namespace="system.oauth2", name="postponeToken",
+    needs_token=False, needs_signature=False,
+)
+
+#: The product-detail APIs by the names users pass as ``-a api=…``.
+PRODUCT_APIS: dict[str, ApiSpec] = {spec.key: spec for spec in (PRODUCT_GET, CROSSBORDER, FENXIAO)}
+
+
+def product_api(name: str) -> ApiSpec:
+    """Look up a product API by its short name (``product.get``, ``crossborder``, ``fenxiao``)."""
+    try:
+        return PRODUCT_APIS[name]
+    except KeyError:
+        choices = ", ".join(PRODUCT_APIS)
+        raise ValueError(f"unknown api {name!r}: choose one of {choices}") from None

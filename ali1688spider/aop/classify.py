@@ -1,0 +1,140 @@
+"""Classify a gateway reply: (HTTP status, body) → what the client should do (PROTOCOL.md §4).
+
+The JSON body is read first: a throttle or backend code can arrive with HTTP 200. Prices are
+decoded as :class:`~decimal.Decimal`, never through float.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .apis import ApiSpec
+from .errors import BusinessFailure
+
+
+class Outcome(str, enum.Enum):
+    OK = "ok"
+    BUSINESS = "business_failure"  # give up for this item: record it as a failure
+    THROTTLE = "throttle"  # back off, retry later
+    TOKEN = "token"  # refresh the access token once, re-sign, retry
+    TRANSIENT = "transient"  # retry with backoff
+    FATAL = "fatal"  # configuration error: nothing will succeed, stop the crawl
+    UNKNOWN = "unknown"  # a code this table does not know: recorded, never retried forever
+
+    @property
+    def retryable(self) -> bool:
+        return self in (Outcome.THROTTLE, Outcome.TOKEN, Outcome.TRANSIENT)
+
+
+#: PROTOCOL.md §4, one row per gateway error code: (outcome, what the user should do).
+ERROR_TABLE: dict[str, tuple[Outcome, str]] = {
+    "gw.AppKeyNotFound": (Outcome.FATAL, "the app key is unknown to the gateway: check ALI1688_APP_KEY"),
+    "gw.AppKeyMissing": (Outcome.FATAL, "no app key in the request URL: set ALI1688_APP_KEY"),
+    "gw.SignatureMissing": (Outcome.FATAL, "the request was not signed: set ALI1688_APP_SECRET"),
+    "gw.SignatureInvalid": (Outcome.FATAL, "the signature is wrong: check ALI1688_APP_SECRET"),
+    "401": (Outcome.TOKEN, "the access token is missing, unknown or expired"),
+    "gw.APIACLDecline": (Outcome.FATAL, "this API is not granted to the app: apply for it in the 1688 console"),
+    "gw.APIUnsupported": (Outcome.FATAL, "the gateway does not know this API: check the API name and version"),
+    "gw.ParamMissing": (Outcome.BUSINESS, "a required parameter is missing"),
+    "gw.QosAppFrequencyLimit": (Outcome.THROTTLE, "app flow control: lower ALI1688_QPS"),
+    "gw.QosApiFrequencyLimit": (Outcome.THROTTLE, "API flow control: lower ALI1688_QPS"),
+    "gw.QosRequestLimit": (Outcome.THROTTLE, "request flow control: lower ALI1688_QPS"),
+    "gw.NoUsageLeftError": (Outcome.FATAL, "the app's paid quota is used up: buy more or wait for the next period"),
+    "gw.ISPInvokeError": (Outcome.TRANSIENT, "backend failure"),
+    "gw.ISPConnectError": (Outcome.TRANSIENT, "backend unreachable"),
+    "gw.ISPInvokeTimeout": (Outcome.TRANSIENT, "backend timeout"),
+}
+
+#: OAuth2 errors of the token endpoint; all of them need the user to act.
+OAUTH_ERRORS: dict[str, str] = {
+    "invalid_grant": "the refresh token or code is invalid or expired: authorise the app again",
+    "invalid_client": "the app key or secret is wrong: check ALI1688_APP_KEY and ALI1688_APP_SECRET",
+    "unauthorized_client": "the app may not use this grant: check the app in the 1688 console",
+    "invalid_request": "the token request is malformed",
+    "unsupported_grant_type": "the grant type is not supported",
+}
+
+MALFORMED_BODY = "ali1688.MalformedBody"
+HTTP_ERROR = "ali1688.HttpError"
+
+
+@dataclass(frozen=True)
+class Classification:
+    outcome: Outcome
+    error_code: str | None = None
+    message: str = ""
+    request_id: str | None = None
+    status: int = 200
+    payload: Any = field(default=None, repr=False)  # the decoded reply (or the product, with an api)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def decode_json(body: bytes | str) -> Any:
+    """Decode a gateway body; numbers with a fraction become :class:`Decimal`."""
+    return json.loads(body, parse_float=Decimal)
+
+
+def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None) -> Classification:
+    """Classify one reply. With ``api``, a served call is further checked for a business failure
+    and ``payload`` holds the product payload of that API."""
+    try:
+        data = decode_json(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+        if 200 <= status < 300 or status >= 500 or status == 0:
+            return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not valid JSON", status=status)
+
+    if isinstance(data, Mapping):
+        found = _gateway_error(status, data)
+        if found is not None:
+            return found
+
+    if status >= 500 or status in (0, 408):
+        return Classification(Outcome.TRANSIENT, HTTP_ERROR, f"HTTP {status}", status=status)
+    if status == 429:
+        return Classification(Outcome.THROTTLE, HTTP_ERROR, "HTTP 429", status=status)
+    if status == 401:
+        return Classification(Outcome.TOKEN, "401", "HTTP 401", status=status)
+    if not 200 <= status < 300:
+        return Classification(Outcome.UNKNOWN, HTTP_ERROR, f"HTTP {status}", status=status)
+    if not isinstance(data, Mapping):
+        return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not a JSON object", status=status)
+
+    if api is None or api.extract is None:
+        return Classification(Outcome.OK, status=status, payload=data)
+    try:
+        product = api.product_payload(data)
+    except BusinessFailure as exc:
+        return Classification(Outcome.BUSINESS, exc.code, exc.message, status=status, payload=data)
+    return Classification(Outcome.OK, status=status, payload=product)
+
+
+def _gateway_error(status: int, data: Mapping[str, Any]) -> Classification | None:
+    request_id = data.get("request_id") or data.get("requestId")
+    request_id = str(request_id) if request_id else None
+    code = data.get("error_code")
+    if code is not None and str(code) != "":
+        code = str(code)
+        message = str(data.get("error_message") or "")
+        row = ERROR_TABLE.get(code)
+        if row is None:
+            # A code this table does not know: its own outcome, never retried forever.
+            outcome = Outcome.TRANSIENT if status >= 500 or status == 0 else Outcome.UNKNOWN
+            return Classification(outcome, code, message or "unknown gateway error", request_id, status)
+        outcome, hint = row
+        return Classification(outcome, code, f"{message} ({hint})" if message else hint, request_id, status)
+    oauth = data.get("error")
+    if isinstance(oauth, str) and oauth:
+        hint = OAUTH_ERRORS.get(oauth, "the token endpoint refused the request")
+        description = str(data.get("error_description") or "")
+        message = f"{description} ({hint})" if description else hint
+        return Classification(Outcome.FATAL, oauth, message, request_id, status)
+    return None

@@ -1,0 +1,423 @@
+"""Normalise a product API's payload into the one :class:`Product` shape (PROTOCOL.md §5).
+
+:func:`normalize` takes what :meth:`ApiSpec.product_payload` returns: the whole reply for
+``product.get``, the inner ``result.result`` for ``crossborder``, the ``productInfo`` object for
+``fenxiao``. The readers are lenient about spelling (``retailPrice``/``retailprice``,
+``attributeID``/``attributeId``, prices as numbers or strings) and strict about values: a price,
+quantity, date or id that cannot be read raises :class:`NormalizationError` naming the field.
+Money never goes through float.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import AopError
+from .product import Attribute, PriceTier, Product, Seller, Shipping, Sku, SkuAttribute
+
+__all__ = [
+    "CHINA_TZ",
+    "IMAGE_HOST",
+    "NormalizationError",
+    "image_url",
+    "normalize",
+    "normalize_crossborder",
+    "normalize_fenxiao",
+    "normalize_product_get",
+    "parse_datetime",
+    "parse_decimal",
+    "parse_product_id",
+    "parse_quantity",
+]
+
+#: 1688 times without an offset (crossborder ``createDate``) are Beijing time: a fixed +08:00.
+CHINA_TZ = timezone(timedelta(hours=8))
+#: The host that relative 1688 image paths (``img/ibank/…``) live on.
+IMAGE_HOST = "https://cbu01.alicdn.com/"
+
+_OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
+_AOP_TIME = re.compile(r"(\d{14})(\d{3})?([+-])(\d{2})(\d{2})")  # 20240501093000000+0800
+_PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # 2024-05-01 09:30:00
+
+_Entries = list[tuple[str, Mapping[str, Any]]]
+
+
+class NormalizationError(AopError):
+    """A payload value cannot be read; ``field`` is its path, e.g. ``productSkuInfos[0].price``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# -- scalar parsers ------------------------------------------------------------------------------
+
+def parse_decimal(value: object, field: str = "price") -> Decimal | None:
+    """A non-negative finite Decimal from int, Decimal or numeric text; None when missing.
+
+    A float (which the decoder never produces) is read through its shortest text, so ``0.1``
+    gives ``Decimal("0.1")``, never the binary ``0.1000000000000000055…``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise NormalizationError(field, f"not a number: {value!r}")
+    try:
+        number = Decimal(str(value).strip()) if isinstance(value, (float, str)) else Decimal(value)
+    except InvalidOperation:
+        raise NormalizationError(field, f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise NormalizationError(field, f"not a finite number: {value!r}")
+    if number < 0:
+        raise NormalizationError(field, f"negative: {value!r}")
+    return number
+
+
+def parse_quantity(value: object, field: str = "quantity") -> int | None:
+    """A non-negative whole number from int, integral Decimal/float or digit text; None when missing."""
+    number = parse_decimal(value, field)
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        raise NormalizationError(field, f"not a whole number: {value!r}")
+    return int(number)
+
+
+def parse_datetime(value: object, field: str = "date") -> datetime | None:
+    """A timezone-aware datetime from ``yyyyMMddHHmmssSSS+zzzz`` or ``yyyy-MM-dd HH:mm:ss``
+    (the latter is Beijing time, +08:00); None when missing."""
+    if value is None or value == "":
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        if text is not None and (match := _AOP_TIME.fullmatch(text)):
+            stamp, millis, sign, hours, minutes = match.groups()
+            offset = timedelta(hours=int(hours), minutes=int(minutes))
+            tz = timezone(-offset if sign == "-" else offset)
+            parsed = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=tz)
+            return parsed.replace(microsecond=int(millis or 0) * 1000)
+        if text is not None and _PLAIN_TIME.fullmatch(text):
+            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
+    except ValueError as exc:  # month 13, offset of 24 hours or more, …
+        raise NormalizationError(field, f"not a valid date: {value!r} ({exc})") from None
+    raise NormalizationError(field, f"not a date in a known format: {value!r}")
+
+
+def parse_product_id(value: object, field: str = "productID") -> str:
+    """The offer id as text: a positive integer of 9–15 digits (int or digit text)."""
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not _OFFER_ID.fullmatch(text):
+        raise NormalizationError(field, f"not a 1688 offer id (9-15 digits): {value!r}")
+    return text
+
+
+def image_url(path: str | None) -> str | None:
+    """An absolute https URL for a 1688 image: ``img/ibank/…`` gets :data:`IMAGE_HOST`,
+    ``//host/…`` gets ``https:``, ``http://`` is upgraded; None for an empty path."""
+    text = (path or "").strip()
+    lowered = text.lower()
+    if not text:
+        return None
+    if lowered.startswith("https://"):
+        return text
+    if lowered.startswith("http://"):
+        return "https://" + text[len("http://"):]
+    if text.startswith("//"):
+        return "https:" + text
+    return IMAGE_HOST + text.lstrip("/")
+
+
+# -- readers over one mapping --------------------------------------------------------------------
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _pick(data: Mapping[str, Any], path: str, *keys: str) -> tuple[str, Any]:
+    """The first present (not None, not empty text) value among ``keys``, with its path."""
+    for key in keys:
+        value = data.get(key)
+        if value is not None and value != "":
+            return _join(path, key), value
+    return _join(path, keys[0]), None
+
+
+def _text(data: Mapping[str, Any], *keys: str) -> str | None:
+    value = _pick(data, "", *keys)[1]
+    if value is None or isinstance(value, (Mapping, list)):
+        return None
+    return str(value).strip() or None
+
+
+def _money(data: Mapping[str, Any], path: str, *keys: str) -> Decimal | None:
+    return parse_decimal(*reversed(_pick(data, path, *keys)))
+
+
+def _quantity(data: Mapping[str, Any], path: str, *keys: str) -> int | None:
+    return parse_quantity(*reversed(_pick(data, path, *keys)))
+
+
+def _date(data: Mapping[str, Any], path: str, *keys: str) -> datetime | None:
+    return parse_datetime(*reversed(_pick(data, path, *keys)))
+
+
+def _required(value: Any, field: str) -> Any:
+    if value is None:
+        raise NormalizationError(field, "missing")
+    return value
+
+
+def _section(data: Mapping[str, Any], path: str, *keys: str) -> tuple[str, Mapping[str, Any]]:
+    """A nested object (``saleInfo``, …) and its path; an empty mapping when it is missing."""
+    where, value = _pick(data, path, *keys)
+    if value is None:
+        return where, {}
+    if not isinstance(value, Mapping):
+        raise NormalizationError(where, f"expected an object, got {type(value).__name__}")
+    return where, value
+
+
+def _entries(data: Mapping[str, Any], path: str, *keys: str) -> _Entries:
+    """The objects of a nested list, each with its path (``skuInfos[2]``); empty when missing."""
+    where, value = _pick(data, path, *keys)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise NormalizationError(where, f"expected a list, got {type(value).__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise NormalizationError(f"{where}[{index}]", "expected an object")
+    return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+
+
+# -- product parts -------------------------------------------------------------------------------
+
+def _images(data: Mapping[str, Any], path: str) -> list[str]:
+    """The absolute, de-duplicated image URLs of an ``image``/``productImage`` object."""
+    where, value = _pick(data, path, "images")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise NormalizationError(where, "expected a list of image paths")
+    urls: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise NormalizationError(f"{where}[{index}]", "expected an image path")
+        url = image_url(item)
+        if url and url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _attributes(entries: _Entries) -> list[Attribute]:
+    return [
+        Attribute(
+            attribute_id=_text(item, "attributeID", "attributeId"),
+            name=_text(item, "attributeName"),
+            value=_text(item, "value", "attributeValue"),
+            name_trans=_text(item, "attributeNameTrans"),
+            value_trans=_text(item, "valueTrans"),
+        )
+        for _, item in entries
+    ]
+
+
+def _price_tiers(entries: _Entries) -> list[PriceTier]:
+    """Quantity prices sorted by their starting quantity; a tier needs both values."""
+    tiers = [
+        PriceTier(
+            min_quantity=_required(_quantity(item, path, "startQuantity"), f"{path}.startQuantity"),
+            price=_required(_money(item, path, "price"), f"{path}.price"),
+        )
+        for path, item in entries
+    ]
+    return sorted(tiers, key=lambda tier: tier.min_quantity)
+
+
+def _sku_attribute(item: Mapping[str, Any], names: Mapping[str, str]) -> SkuAttribute:
+    attribute_id = _text(item, "attributeID", "attributeId")
+    return SkuAttribute(
+        attribute_id=attribute_id,
+        name=_text(item, "attributeName") or names.get(attribute_id or ""),
+        value=_text(item, "attributeValue", "value"),
+        value_trans=_text(item, "valueTrans"),
+        image=image_url(_text(item, "skuImageUrl")),
+    )
+
+
+def _skus(entries: _Entries, attributes: list[Attribute]) -> list[Sku]:
+    """The SKUs; a SKU attribute without a name borrows it from the product attribute of its id."""
+    names = {a.attribute_id: a.name for a in attributes if a.attribute_id and a.name}
+    skus = []
+    for path, item in entries:
+        parts = [_sku_attribute(a, names) for _, a in _entries(item, path, "attributes", "skuAttributes")]
+        skus.append(Sku(
+            sku_id=_required(_text(item, "skuId", "skuID"), f"{path}.skuId"),
+            spec_id=_text(item, "specId", "specID"),
+            price=_money(item, path, "price"),
+            retail_price=_money(item, path, "retailPrice", "retailprice"),
+            consign_price=_money(item, path, "consignPrice"),
+            stock=_quantity(item, path, "amountOnSale"),
+            cargo_number=_text(item, "cargoNumber"),
+            attributes=parts,
+            image=image_url(_text(item, "skuImageUrl")) or next((a.image for a in parts if a.image), None),
+        ))
+    return skus
+
+
+def _seller(data: Mapping[str, Any]) -> Seller:
+    return Seller(
+        login_id=_text(data, "supplierLoginId", "sellerLoginId", "loginId"),
+        user_id=_text(data, "supplierUserId", "sellerUserId", "userId"),
+        open_id=_text(data, "sellerOpenId", "openId"),
+        company_name=_text(data, "companyName", "supplierCompanyName"),
+    )
+
+
+def _shipping(data: Mapping[str, Any], path: str) -> Shipping:
+    return Shipping(
+        send_from=_text(data, "sendGoodsAddressText"),
+        weight=_money(data, path, "unitWeight", "weight"),
+        freight_template_id=_text(data, "freightTemplateID", "freightTemplateId"),
+    )
+
+
+def _unit(sale: Mapping[str, Any], path: str) -> str | None:
+    return _text(sale, "unit") or _text(_section(sale, path, "unitInfo")[1], "unit")
+
+
+def _status(data: Mapping[str, Any]) -> str | None:
+    status = _text(data, "status")
+    return status.lower() if status else None
+
+
+def _summarise(product: Product, sale_stock: int | None) -> Product:
+    """Fill the price span and the stock (the offer's own figure, else the SKU total)."""
+    prices = [tier.price for tier in product.price_tiers]
+    prices += [sku.price for sku in product.skus if sku.price is not None]
+    if prices:
+        product.min_price, product.max_price = min(prices), max(prices)
+    sku_stock = [sku.stock for sku in product.skus if sku.stock is not None]
+    product.stock = sale_stock if sale_stock is not None else (sum(sku_stock) if sku_stock else None)
+    return product
+
+
+# -- one function per API ------------------------------------------------------------------------
+
+def normalize_product_get(payload: Mapping[str, Any], language: str | None = None) -> Product:
+    """``alibaba.product.get``: the whole reply, ``productInfo`` plus the reply's times."""
+    path, info = _section(payload, "", "productInfo")
+    if not info:
+        raise NormalizationError(path, "missing")
+    sale_path, sale = _section(info, path, "saleInfo")
+    attributes = _attributes(_entries(info, path, "attributes"))
+    product = Product(
+        product_id=parse_product_id(*reversed(_pick(info, path, "productID", "productId"))),
+        source_api="product.get",
+        subject=_text(info, "subject"),
+        category_id=_text(info, "categoryID", "categoryId"),
+        category_name=_text(info, "categoryName"),
+        status=_status(info),
+        images=_images(*reversed(_section(info, path, "image"))),
+        attributes=attributes,
+        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRanges", "priceRangeList")),
+        skus=_skus(_entries(info, path, "skuInfos"), attributes),
+        unit=_unit(sale, sale_path),
+        min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity"),
+        seller=_seller(info),
+        shipping=_shipping(*reversed(_section(info, path, "shippingInfo"))),
+        description_html=_text(info, "description"),
+        created_at=_date(payload, "", "createTime") or _date(info, path, "createTime"),
+        updated_at=_date(payload, "", "lastUpdateTime") or _date(info, path, "lastUpdateTime"),
+        raw=payload,
+    )
+    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+
+
+def normalize_crossborder(payload: Mapping[str, Any], language: str | None = None) -> Product:
+    """``product.search.queryProductDetail``: the inner ``result.result`` object.
+
+    ``language`` is the ``country`` the call asked for (the payload does not repeat it).
+    """
+    sale_path, sale = _section(payload, "", "productSaleInfo")
+    product = Product(
+        product_id=parse_product_id(*reversed(_pick(payload, "", "offerId", "productID"))),
+        source_api="crossborder",
+        subject=_text(payload, "subject"),
+        subject_trans=_text(payload, "subjectTrans"),
+        language=language or _text(payload, "language", "country"),
+        category_id=_text(payload, "categoryId", "categoryID"),
+        category_name=_text(payload, "categoryName"),
+        status=_status(payload),
+        images=_images(*reversed(_section(payload, "", "productImage"))),
+        attributes=_attributes(_entries(payload, "", "productAttribute", "attributes")),
+        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRangeList", "priceRanges")),
+        skus=_skus(_entries(payload, "", "productSkuInfos"), []),
+        unit=_unit(sale, sale_path),
+        min_order_quantity=_quantity(payload, "", "minOrderQuantity")
+        or _quantity(sale, sale_path, "minOrderQuantity"),
+        seller=_seller(payload),
+        shipping=_shipping(*reversed(_section(payload, "", "productShippingInfo"))),
+        description_html=_text(payload, "description"),
+        created_at=_date(payload, "", "createDate", "createTime"),
+        updated_at=_date(payload, "", "modifyDate", "lastUpdateTime"),
+        raw=payload,
+    )
+    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+
+
+def normalize_fenxiao(payload: Mapping[str, Any], language: str | None = None) -> Product:
+    """``alibaba.fenxiao.productInfo.get``: the ``productInfo`` object (distributor view)."""
+    sale_path, sale = _section(payload, "", "productSaleInfo", "saleInfo")
+    attributes = _attributes(_entries(payload, "", "attributes", "productAttribute"))
+    product = Product(
+        product_id=parse_product_id(*reversed(_pick(payload, "", "productID", "productId", "offerId"))),
+        source_api="fenxiao",
+        subject=_text(payload, "subject"),
+        category_id=_text(payload, "categoryID", "categoryId"),
+        category_name=_text(payload, "categoryName"),
+        status=_status(payload),
+        images=_images(*reversed(_section(payload, "", "productImage", "image"))),
+        attributes=attributes,
+        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRanges", "priceRangeList")),
+        skus=_skus(_entries(payload, "", "productSkuInfos", "skuInfos"), attributes),
+        unit=_unit(sale, sale_path),
+        min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity")
+        or _quantity(payload, "", "minOrderQuantity"),
+        seller=_seller(payload),
+        shipping=_shipping(*reversed(_section(payload, "", "productShippingInfo", "shippingInfo"))),
+        description_html=_text(payload, "description"),
+        created_at=_date(payload, "", "createTime", "createDate"),
+        updated_at=_date(payload, "", "lastUpdateTime", "modifyDate"),
+        raw=payload,
+    )
+    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+
+
+_NORMALIZERS: dict[str, Callable[[Mapping[str, Any], str | None], Product]] = {
+    "product.get": normalize_product_get,
+    "crossborder": normalize_crossborder,
+    "fenxiao": normalize_fenxiao,
+}
+
+
+def normalize(api_key: str, payload: Mapping[str, Any], *, language: str | None = None) -> Product:
+    """The :class:`Product` for the payload of the product API ``api_key``
+    (``product.get``, ``crossborder`` or ``fenxiao``, the keys of ``apis.PRODUCT_APIS``).
+
+    ``language`` is the translation language asked of ``crossborder``; other APIs ignore it.
+    Raises :class:`NormalizationError` for a value that cannot be read, ``ValueError`` for an
+    unknown API.
+    """
+    try:
+        normalizer = _NORMALIZERS[api_key]
+    except KeyError:
+        raise ValueError(f"unknown api {api_key!r}: choose one of {', '.join(_NORMALIZERS)}") from None
+    if not isinstance(payload, Mapping):
+        raise NormalizationError("payload", f"expected an object, got {type(payload).__name__}")
+    return normalizer(payload, language)

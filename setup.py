@@ -1,0 +1,24 @@
+"""Packaging for scrapyd eggs (``scrapyd-deploy``) and ``pip install .``."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def requirements() -> list[str]:
+    lines = (HERE / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+setup(
+    name="ali1688spider",
+    version="0.1.0",
+    description="1688.com product data through the official 1688 Open Platform API, with Scrapy",
+    packages=find_packages(include=["ali1688spider", "ali1688spider.*"]),
+    python_requires=">=3.11",
+    install_requires=requirements(),
+    entry_points={"scrapy": ["settings = ali1688spider.settings"]},
+    zip_safe=False,
+)
