@@ -46,6 +46,10 @@ class ApiSpec:
         return self.extract(reply)
 
 
+def _said_no(body: Mapping[str, Any]) -> bool:
+    return body.get("success") in (False, "false")
+
+
 def _failure_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
     code = body.get("errorCode") or body.get("code") or body.get("error_code")
     message = body.get("errMsg") or body.get("errorMsg") or body.get("message") or body.get("error_message")
@@ -60,7 +64,7 @@ def _product_get_params(offer_id: str, *, scene: str | None = None, **_: object)
 
 def _product_get_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
     info = reply.get("productInfo")
-    if isinstance(info, Mapping) and reply.get("success") is not False:
+    if isinstance(info, Mapping) and info and not _said_no(reply):
         return reply
     code, message = _failure_fields(reply)
     raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
@@ -84,8 +88,10 @@ def _crossborder_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
     outer = reply.get("result")
     if isinstance(outer, Mapping):
         inner = outer.get("result")
-        if outer.get("success") in (True, "true") and isinstance(inner, Mapping):
-            return inner
+        if outer.get("success") in (True, "true"):
+            if isinstance(inner, Mapping) and inner:
+                return inner
+            raise BusinessFailure("no_result", "the reply says success but has no result")
         code, message = _failure_fields(outer)
         raise BusinessFailure(code or "no_result", message or "reply has no result")
     code, message = _failure_fields(reply)
@@ -100,7 +106,7 @@ def _fenxiao_params(offer_id: str, **_: object) -> dict[str, object]:
 
 def _fenxiao_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
     info = reply.get("productInfo")
-    if reply.get("success") in (True, "true") and isinstance(info, Mapping):
+    if isinstance(info, Mapping) and info and not _said_no(reply):
         return info
     code, message = _failure_fields(reply)
     raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")

@@ -17,7 +17,7 @@ from .apis import ApiSpec
 from .errors import BusinessFailure
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     OK = "ok"
     BUSINESS = "business_failure"  # give up for this item: record it as a failure
     THROTTLE = "throttle"  # back off, retry later
@@ -79,7 +79,11 @@ class Classification:
 
 def decode_json(body: bytes | str) -> Any:
     """Decode a gateway body; numbers with a fraction become :class:`Decimal`."""
-    return json.loads(body, parse_float=Decimal)
+    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None) -> Classification:

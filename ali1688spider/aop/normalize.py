@@ -12,38 +12,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeAlias, TypeVar
 
 from .errors import AopError
 from .product import Attribute, PriceTier, Product, Seller, Shipping, Sku, SkuAttribute
-
-__all__ = [
-    "CHINA_TZ",
-    "IMAGE_HOST",
-    "NormalizationError",
-    "image_url",
-    "normalize",
-    "normalize_crossborder",
-    "normalize_fenxiao",
-    "normalize_product_get",
-    "parse_datetime",
-    "parse_decimal",
-    "parse_product_id",
-    "parse_quantity",
-]
 
 #: 1688 times without an offset (crossborder ``createDate``) are Beijing time: a fixed +08:00.
 CHINA_TZ = timezone(timedelta(hours=8))
 #: The host that relative 1688 image paths (``img/ibank/…``) live on.
 IMAGE_HOST = "https://cbu01.alicdn.com/"
 
-_OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
-_AOP_TIME = re.compile(r"(\d{14})(\d{3})?([+-])(\d{2})(\d{2})")  # 20240501093000000+0800
-_PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # 2024-05-01 09:30:00
+#: Values from 10**15 on are no price, weight or stock: garbage (and too large for storage).
+_MAX_ADJUSTED_EXPONENT = 14
 
-_Entries = list[tuple[str, Mapping[str, Any]]]
+_OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_AOP_TIME = re.compile(r"([0-9]{14})([0-9]{3})?([+-])([0-9]{2})([0-9]{2})")  # 20240501093000000+0800
+_PLAIN_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # 2024-05-01 09:30:00
+
+_T = TypeVar("_T")
+_Entries: TypeAlias = list[tuple[str, Mapping[str, Any]]]
 
 
 class NormalizationError(AopError):
@@ -65,16 +56,21 @@ def parse_decimal(value: object, field: str = "price") -> Decimal | None:
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+    if isinstance(value, (float, str)):
+        text = str(value).strip()  # str(0.1) == "0.1": the shortest text of a float
+        if not _NUMBER.fullmatch(text):
+            raise NormalizationError(field, f"not a number: {value!r}")
+        number = Decimal(text)
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        number = Decimal(value)
+    else:
         raise NormalizationError(field, f"not a number: {value!r}")
-    try:
-        number = Decimal(str(value).strip()) if isinstance(value, (float, str)) else Decimal(value)
-    except InvalidOperation:
-        raise NormalizationError(field, f"not a number: {value!r}") from None
     if not number.is_finite():
         raise NormalizationError(field, f"not a finite number: {value!r}")
     if number < 0:
         raise NormalizationError(field, f"negative: {value!r}")
+    if number and number.adjusted() > _MAX_ADJUSTED_EXPONENT:
+        raise NormalizationError(field, f"out of range: {value!r}")
     return number
 
 
@@ -93,15 +89,15 @@ def parse_datetime(value: object, field: str = "date") -> datetime | None:
     (the latter is Beijing time, +08:00); None when missing."""
     if value is None or value == "":
         return None
-    text = value.strip() if isinstance(value, str) else None
+    text = value.strip() if isinstance(value, str) else ""
     try:
-        if text is not None and (match := _AOP_TIME.fullmatch(text)):
+        if match := _AOP_TIME.fullmatch(text):
             stamp, millis, sign, hours, minutes = match.groups()
             offset = timedelta(hours=int(hours), minutes=int(minutes))
             tz = timezone(-offset if sign == "-" else offset)
             parsed = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=tz)
             return parsed.replace(microsecond=int(millis or 0) * 1000)
-        if text is not None and _PLAIN_TIME.fullmatch(text):
+        if _PLAIN_TIME.fullmatch(text):
             return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
     except ValueError as exc:  # month 13, offset of 24 hours or more, …
         raise NormalizationError(field, f"not a valid date: {value!r} ({exc})") from None
@@ -138,68 +134,66 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _pick(data: Mapping[str, Any], path: str, *keys: str) -> tuple[str, Any]:
-    """The first present (not None, not empty text) value among ``keys``, with its path."""
+def _pick(data: Mapping[str, Any], path: str, *keys: str) -> tuple[Any, str]:
+    """The first present (not None, not empty text) value among ``keys``, and its path."""
     for key in keys:
         value = data.get(key)
         if value is not None and value != "":
-            return _join(path, key), value
-    return _join(path, keys[0]), None
+            return value, _join(path, key)
+    return None, _join(path, keys[0])
 
 
 def _text(data: Mapping[str, Any], *keys: str) -> str | None:
-    value = _pick(data, "", *keys)[1]
+    value = _pick(data, "", *keys)[0]
     if value is None or isinstance(value, (Mapping, list)):
         return None
     return str(value).strip() or None
 
 
 def _money(data: Mapping[str, Any], path: str, *keys: str) -> Decimal | None:
-    return parse_decimal(*reversed(_pick(data, path, *keys)))
+    return parse_decimal(*_pick(data, path, *keys))
 
 
 def _quantity(data: Mapping[str, Any], path: str, *keys: str) -> int | None:
-    return parse_quantity(*reversed(_pick(data, path, *keys)))
+    return parse_quantity(*_pick(data, path, *keys))
 
 
-def _date(data: Mapping[str, Any], path: str, *keys: str) -> datetime | None:
-    return parse_datetime(*reversed(_pick(data, path, *keys)))
-
-
-def _required(value: Any, field: str) -> Any:
+def _required(value: _T | None, field: str) -> _T:
     if value is None:
         raise NormalizationError(field, "missing")
     return value
 
 
-def _section(data: Mapping[str, Any], path: str, *keys: str) -> tuple[str, Mapping[str, Any]]:
+def _section(data: Mapping[str, Any], path: str, *keys: str) -> tuple[Mapping[str, Any], str]:
     """A nested object (``saleInfo``, …) and its path; an empty mapping when it is missing."""
-    where, value = _pick(data, path, *keys)
+    value, where = _pick(data, path, *keys)
     if value is None:
-        return where, {}
+        return {}, where
     if not isinstance(value, Mapping):
         raise NormalizationError(where, f"expected an object, got {type(value).__name__}")
-    return where, value
+    return value, where
 
 
 def _entries(data: Mapping[str, Any], path: str, *keys: str) -> _Entries:
     """The objects of a nested list, each with its path (``skuInfos[2]``); empty when missing."""
-    where, value = _pick(data, path, *keys)
+    value, where = _pick(data, path, *keys)
     if value is None:
         return []
     if not isinstance(value, list):
         raise NormalizationError(where, f"expected a list, got {type(value).__name__}")
-    for index, item in enumerate(value):
+    entries = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+    for item_path, item in entries:
         if not isinstance(item, Mapping):
-            raise NormalizationError(f"{where}[{index}]", "expected an object")
-    return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+            raise NormalizationError(item_path, "expected an object")
+    return entries
 
 
 # -- product parts -------------------------------------------------------------------------------
 
-def _images(data: Mapping[str, Any], path: str) -> list[str]:
-    """The absolute, de-duplicated image URLs of an ``image``/``productImage`` object."""
-    where, value = _pick(data, path, "images")
+def _images(data: Mapping[str, Any], path: str, *keys: str) -> list[str]:
+    """The absolute, de-duplicated URLs of the ``images`` of the image object under ``keys``."""
+    section, section_path = _section(data, path, *keys)
+    value, where = _pick(section, section_path, "images")
     if value is None:
         return []
     if not isinstance(value, list):
@@ -253,7 +247,7 @@ def _sku_attribute(item: Mapping[str, Any], names: Mapping[str, str]) -> SkuAttr
 def _skus(entries: _Entries, attributes: list[Attribute]) -> list[Sku]:
     """The SKUs; a SKU attribute without a name borrows it from the product attribute of its id."""
     names = {a.attribute_id: a.name for a in attributes if a.attribute_id and a.name}
-    skus = []
+    skus: list[Sku] = []
     for path, item in entries:
         parts = [_sku_attribute(a, names) for _, a in _entries(item, path, "attributes", "skuAttributes")]
         skus.append(Sku(
@@ -279,21 +273,17 @@ def _seller(data: Mapping[str, Any]) -> Seller:
     )
 
 
-def _shipping(data: Mapping[str, Any], path: str) -> Shipping:
+def _shipping(data: Mapping[str, Any], path: str, *keys: str) -> Shipping:
+    shipping, where = _section(data, path, *keys)
     return Shipping(
-        send_from=_text(data, "sendGoodsAddressText"),
-        weight=_money(data, path, "unitWeight", "weight"),
-        freight_template_id=_text(data, "freightTemplateID", "freightTemplateId"),
+        send_from=_text(shipping, "sendGoodsAddressText"),
+        weight=_money(shipping, where, "unitWeight", "weight"),
+        freight_template_id=_text(shipping, "freightTemplateID", "freightTemplateId"),
     )
 
 
 def _unit(sale: Mapping[str, Any], path: str) -> str | None:
-    return _text(sale, "unit") or _text(_section(sale, path, "unitInfo")[1], "unit")
-
-
-def _status(data: Mapping[str, Any]) -> str | None:
-    status = _text(data, "status")
-    return status.lower() if status else None
+    return _text(sale, "unit") or _text(_section(sale, path, "unitInfo")[0], "unit")
 
 
 def _summarise(product: Product, sale_stock: int | None) -> Product:
@@ -309,94 +299,97 @@ def _summarise(product: Product, sale_stock: int | None) -> Product:
 
 # -- one function per API ------------------------------------------------------------------------
 
-def normalize_product_get(payload: Mapping[str, Any], language: str | None = None) -> Product:
-    """``alibaba.product.get``: the whole reply, ``productInfo`` plus the reply's times."""
-    path, info = _section(payload, "", "productInfo")
-    if not info:
-        raise NormalizationError(path, "missing")
-    sale_path, sale = _section(info, path, "saleInfo")
-    attributes = _attributes(_entries(info, path, "attributes"))
+@dataclass(frozen=True)
+class _Layout:
+    """Where one API keeps each part of an offer; every spelling listed is accepted."""
+
+    source: str
+    ids: tuple[str, ...]
+    images: tuple[str, ...]
+    attributes: tuple[str, ...]
+    skus: tuple[str, ...]
+    sale: tuple[str, ...]
+    tiers: tuple[str, ...]
+    shipping: tuple[str, ...]
+    created: tuple[str, ...] = ("createTime", "createDate")
+    updated: tuple[str, ...] = ("lastUpdateTime", "modifyDate")
+
+
+_PRODUCT_GET = _Layout(
+    source="product.get", ids=("productID", "productId"), images=("image",),
+    attributes=("attributes",), skus=("skuInfos",), sale=("saleInfo",),
+    tiers=("priceRanges", "priceRangeList"), shipping=("shippingInfo",),
+)
+_CROSSBORDER = _Layout(
+    source="crossborder", ids=("offerId", "productID"), images=("productImage",),
+    attributes=("productAttribute", "attributes"), skus=("productSkuInfos",), sale=("productSaleInfo",),
+    tiers=("priceRangeList", "priceRanges"), shipping=("productShippingInfo",),
+    created=("createDate", "createTime"),
+)
+_FENXIAO = _Layout(
+    source="fenxiao", ids=("productID", "productId", "offerId"), images=("productImage", "image"),
+    attributes=("attributes", "productAttribute"), skus=("productSkuInfos", "skuInfos"),
+    sale=("productSaleInfo", "saleInfo"), tiers=("priceRanges", "priceRangeList"),
+    shipping=("productShippingInfo", "shippingInfo"),
+)
+
+
+def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | None) -> Product:
+    """One offer object read through ``layout``; prices and stock summarised."""
+    sale, sale_path = _section(data, path, *layout.sale)
+    attributes = _attributes(_entries(data, path, *layout.attributes))
     product = Product(
-        product_id=parse_product_id(*reversed(_pick(info, path, "productID", "productId"))),
-        source_api="product.get",
-        subject=_text(info, "subject"),
-        category_id=_text(info, "categoryID", "categoryId"),
-        category_name=_text(info, "categoryName"),
-        status=_status(info),
-        images=_images(*reversed(_section(info, path, "image"))),
+        product_id=parse_product_id(*_pick(data, path, *layout.ids)),
+        source_api=layout.source,
+        subject=_text(data, "subject"),
+        subject_trans=_text(data, "subjectTrans"),
+        language=language,
+        category_id=_text(data, "categoryID", "categoryId"),
+        category_name=_text(data, "categoryName"),
+        status=(_text(data, "status") or "").lower() or None,
+        images=_images(data, path, *layout.images),
         attributes=attributes,
-        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRanges", "priceRangeList")),
-        skus=_skus(_entries(info, path, "skuInfos"), attributes),
+        price_tiers=_price_tiers(_entries(sale, sale_path, *layout.tiers)),
+        skus=_skus(_entries(data, path, *layout.skus), attributes),
         unit=_unit(sale, sale_path),
-        min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity"),
-        seller=_seller(info),
-        shipping=_shipping(*reversed(_section(info, path, "shippingInfo"))),
-        description_html=_text(info, "description"),
-        created_at=_date(payload, "", "createTime") or _date(info, path, "createTime"),
-        updated_at=_date(payload, "", "lastUpdateTime") or _date(info, path, "lastUpdateTime"),
-        raw=payload,
+        min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity")
+        or _quantity(data, path, "minOrderQuantity"),
+        seller=_seller(data),
+        shipping=_shipping(data, path, *layout.shipping),
+        description_html=_text(data, "description"),
+        created_at=parse_datetime(*_pick(data, path, *layout.created)),
+        updated_at=parse_datetime(*_pick(data, path, *layout.updated)),
+        raw=data,
     )
     return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+
+
+def normalize_product_get(payload: Mapping[str, Any], language: str | None = None) -> Product:
+    """``alibaba.product.get``: the whole reply, its ``productInfo`` and its times.
+
+    ``productInfo.language`` is the offer's own language, not a translation: ``language`` stays None.
+    """
+    info, path = _section(payload, "", "productInfo")
+    if not info:
+        raise NormalizationError(path, "missing")
+    product = _read(_PRODUCT_GET, info, path, None)
+    product.created_at = parse_datetime(*_pick(payload, "", "createTime")) or product.created_at
+    product.updated_at = parse_datetime(*_pick(payload, "", "lastUpdateTime")) or product.updated_at
+    product.raw = payload
+    return product
 
 
 def normalize_crossborder(payload: Mapping[str, Any], language: str | None = None) -> Product:
     """``product.search.queryProductDetail``: the inner ``result.result`` object.
 
-    ``language`` is the ``country`` the call asked for (the payload does not repeat it).
+    ``language`` is the ``country`` the call asked for: the payload does not repeat it.
     """
-    sale_path, sale = _section(payload, "", "productSaleInfo")
-    product = Product(
-        product_id=parse_product_id(*reversed(_pick(payload, "", "offerId", "productID"))),
-        source_api="crossborder",
-        subject=_text(payload, "subject"),
-        subject_trans=_text(payload, "subjectTrans"),
-        language=language or _text(payload, "language", "country"),
-        category_id=_text(payload, "categoryId", "categoryID"),
-        category_name=_text(payload, "categoryName"),
-        status=_status(payload),
-        images=_images(*reversed(_section(payload, "", "productImage"))),
-        attributes=_attributes(_entries(payload, "", "productAttribute", "attributes")),
-        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRangeList", "priceRanges")),
-        skus=_skus(_entries(payload, "", "productSkuInfos"), []),
-        unit=_unit(sale, sale_path),
-        min_order_quantity=_quantity(payload, "", "minOrderQuantity")
-        or _quantity(sale, sale_path, "minOrderQuantity"),
-        seller=_seller(payload),
-        shipping=_shipping(*reversed(_section(payload, "", "productShippingInfo"))),
-        description_html=_text(payload, "description"),
-        created_at=_date(payload, "", "createDate", "createTime"),
-        updated_at=_date(payload, "", "modifyDate", "lastUpdateTime"),
-        raw=payload,
-    )
-    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+    return _read(_CROSSBORDER, payload, "", language or _text(payload, "language", "country"))
 
 
 def normalize_fenxiao(payload: Mapping[str, Any], language: str | None = None) -> Product:
     """``alibaba.fenxiao.productInfo.get``: the ``productInfo`` object (distributor view)."""
-    sale_path, sale = _section(payload, "", "productSaleInfo", "saleInfo")
-    attributes = _attributes(_entries(payload, "", "attributes", "productAttribute"))
-    product = Product(
-        product_id=parse_product_id(*reversed(_pick(payload, "", "productID", "productId", "offerId"))),
-        source_api="fenxiao",
-        subject=_text(payload, "subject"),
-        category_id=_text(payload, "categoryID", "categoryId"),
-        category_name=_text(payload, "categoryName"),
-        status=_status(payload),
-        images=_images(*reversed(_section(payload, "", "productImage", "image"))),
-        attributes=attributes,
-        price_tiers=_price_tiers(_entries(sale, sale_path, "priceRanges", "priceRangeList")),
-        skus=_skus(_entries(payload, "", "productSkuInfos", "skuInfos"), attributes),
-        unit=_unit(sale, sale_path),
-        min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity")
-        or _quantity(payload, "", "minOrderQuantity"),
-        seller=_seller(payload),
-        shipping=_shipping(*reversed(_section(payload, "", "productShippingInfo", "shippingInfo"))),
-        description_html=_text(payload, "description"),
-        created_at=_date(payload, "", "createTime", "createDate"),
-        updated_at=_date(payload, "", "lastUpdateTime", "modifyDate"),
-        raw=payload,
-    )
-    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+    return _read(_FENXIAO, payload, "", None)
 
 
 _NORMALIZERS: dict[str, Callable[[Mapping[str, Any], str | None], Product]] = {

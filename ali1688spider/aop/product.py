@@ -13,14 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .refs import offer_url
+
 #: The values of :attr:`Product.source_api`, one per product-detail API.
 SOURCE_APIS = ("product.get", "crossborder", "fenxiao")
 CURRENCY = "CNY"
-
-
-def offer_url(product_id: str) -> str:
-    """The public offer page of a product id."""
-    return f"https://detail.1688.com/offer/{product_id}.html"
 
 
 @dataclass(slots=True)

@@ -1,0 +1,99 @@
+"""Progress for long runs and the end-of-run summary, both read from the crawl's stats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+logger = logging.getLogger(__name__)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class CrawlProgress:
+    """Logs done / total, rate and ETA every ``ALI1688_PROGRESS_INTERVAL`` seconds, and a summary
+    (fetched, failed by reason, retried, token refreshes, elapsed, rate) when the spider closes."""
+
+    def __init__(self, crawler: Crawler, interval: float) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.interval = interval
+        self.started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlProgress:
+        interval = crawler.settings.getfloat("ALI1688_PROGRESS_INTERVAL", 30.0)
+        if interval <= 0:
+            raise NotConfigured
+        return cls(crawler, interval)
+
+    def _get(self, key: str) -> int:
+        return int(self.stats.get_value(key, 0) or 0)  # type: ignore[union-attr]
+
+    def counts(self) -> dict[str, Any]:
+        stats = self.stats.get_stats()  # type: ignore[union-attr]
+        failed = {key.rsplit("/", 1)[1]: value for key, value in stats.items() if key.startswith("ali1688/failed/")}
+        return {
+            "fetched": self._get("ali1688/products"),
+            "failed": failed,
+            "duplicates": self._get("dupefilter/filtered"),
+            "total": self._get("ali1688/input/total"),
+        }
+
+    def spider_opened(self) -> None:
+        self.started = time.monotonic()
+        self._task = asyncio.ensure_future(self._report())
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            logger.info(self.progress_line())
+
+    def progress_line(self) -> str:
+        counts = self.counts()
+        done = counts["fetched"] + sum(counts["failed"].values()) + counts["duplicates"]
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        rate = counts["fetched"] / elapsed
+        line = f"progress: {done}"
+        total = counts["total"]
+        if total:
+            line += f"/{total} inputs ({100 * done / total:.1f}%)"
+        line += f", {rate:.1f} products/s, {sum(counts['failed'].values())} failed"
+        if total and done < total and done > 0:
+            line += f", ETA {_duration((total - done) * elapsed / done)}"
+        return line
+
+    def spider_closed(self, reason: str) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        counts = self.counts()
+        elapsed = time.monotonic() - self.started
+        failed = ", ".join(f"{k} {v}" for k, v in sorted(counts["failed"].items())) or "none"
+        summary = {
+            "fetched": counts["fetched"], "failed": sum(counts["failed"].values()), "failed_by_reason": failed,
+            "duplicates": counts["duplicates"], "retried": self._get("ali1688/retry/count"),
+            "token_refreshes": self._get("ali1688/token/refresh"), "elapsed": _duration(elapsed),
+            "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
+        }
+        self.stats.set_value("ali1688/elapsed_seconds", round(elapsed, 3))  # type: ignore[union-attr]
+        logger.info(
+            "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
+            "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "
+            "finish reason %(finish_reason)s", summary,
+        )

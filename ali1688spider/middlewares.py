@@ -1,0 +1,237 @@
+"""Downloader middlewares: sign every gateway call last, and act on every gateway reply.
+
+Order (settings.py): HttpCacheMiddleware 900 → GatewayResponseMiddleware 940 →
+GatewayAuthMiddleware 950 → download. On the way back the auth middleware strips the
+signature first, then the response middleware classifies the reply and retries, refreshes
+or stops, then the cache may store the (token-free) request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
+
+from .aop.apis import product_api
+from .aop.classify import Classification, Outcome, classify_response
+from .aop.errors import TokenError
+from .aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
+from .auth import TokenManager
+from .config import ConfigurationError, GatewayConfig, setting
+from .outcomes import fatal_stop, is_stopping
+from .quota import NoQuota, PacedQuota, QuotaLimiter
+from .requests import META, sign_in_place, unsign_in_place
+
+logger = logging.getLogger(__name__)
+
+RESULT = "ali1688_result"  # meta: the Classification of the final reply
+NOT_BEFORE = "ali1688_not_before"  # meta: epoch seconds before which a retry must not be sent
+GENERATION = "ali1688_token_generation"  # meta: which token signed the request (not the token)
+TOKEN_RETRIES = "ali1688_token_retries"
+
+
+def build_quota(crawler: Crawler, config: GatewayConfig) -> QuotaLimiter:
+    """The local quota, unless a component (the distributed limiter) registered another."""
+    shared = getattr(crawler, "ali1688_quota", None)
+    if shared is not None:
+        return shared  # type: ignore[no-any-return]
+    return PacedQuota(config.qps) if config.qps > 0 else NoQuota()
+
+
+class GatewayAuthMiddleware:
+    """Quota permit → current access token → ``_aop_timestamp`` → ``_aop_signature``.
+
+    Nothing waits after the signature: the permit and the token are awaited here, in the last
+    middleware before the download, so a signed request is never stale.
+    """
+
+    def __init__(self, crawler: Crawler, config: GatewayConfig, tokens: TokenManager) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.tokens = tokens
+        self.quota: QuotaLimiter = NoQuota()
+        self.stats = crawler.stats
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> GatewayAuthMiddleware:
+        if not crawler.settings.getbool("ALI1688_ENABLED", True):
+            raise NotConfigured
+        config = GatewayConfig.from_settings(crawler.settings)
+        store: TokenStore = FileTokenStore(config.token_file) if config.token_file else MemoryTokenStore()
+        client = TokenClient(config.gateway_url, config.app_key or "-", config.app_secret or "-")
+        tokens = TokenManager(
+            client, store, refresh_token=config.refresh_token,
+            max_margin=float(setting(crawler.settings, "ALI1688_TOKEN_REFRESH_MARGIN", 300)),
+            on_refresh=lambda _: crawler.stats.inc_value("ali1688/token/refresh"),  # type: ignore[union-attr]
+        )
+        tokens.adopt(config.access_token)
+        middleware = cls(crawler, config, tokens)
+        crawler.ali1688_tokens = tokens  # type: ignore[attr-defined]  # for the response middleware
+        return middleware
+
+    async def spider_opened(self, spider: Spider) -> None:
+        """Preflight: credentials present, and a token from the gateway (which proves it answers)."""
+        try:
+            self.config.check()
+        except ConfigurationError as exc:
+            fatal_stop(self.crawler, "configuration", str(exc))
+            return
+        self.quota = build_quota(self.crawler, self.config)
+        if self.tokens.needs_refresh():
+            try:
+                await self.tokens.get()
+            except TokenError as exc:
+                fatal_stop(self.crawler, f"token/{exc.code}",
+                           f"cannot get an access token from {self.config.gateway_url}: {exc.message}")
+
+    async def process_request(self, request: Request) -> None:
+        if META not in request.meta:
+            return None
+        if is_stopping(self.crawler):
+            raise IgnoreRequest("the crawl is stopping")
+        not_before = request.meta.get(NOT_BEFORE)
+        if not_before:
+            delay = not_before - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        waited = await self.quota.acquire()
+        if waited:
+            self.stats.inc_value("ali1688/quota/waited_ms", int(waited * 1000))
+        token = await self.tokens.get()
+        request.meta[GENERATION] = self.tokens.refreshes
+        sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
+        self.stats.inc_value("ali1688/request/sent")
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        unsign_in_place(request)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        unsign_in_place(request)
+        return None
+
+
+class GatewayResponseMiddleware:
+    """Classify every gateway reply (PROTOCOL.md §4) and act on it.
+
+    ok / business failure / unknown code → on to the spider (with ``meta["ali1688_result"]``);
+    throttle / transient → retried with exponential backoff through ``get_retry_request``;
+    token → one refresh (shared by all who saw the same token), re-signed and retried;
+    fatal → the crawl stops at once with a line that says what to fix.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        settings = crawler.settings
+        self.max_retries = settings.getint("ALI1688_RETRY_TIMES", 6)
+        self.backoff_base = settings.getfloat("ALI1688_BACKOFF_BASE", 0.5)
+        self.backoff_max = settings.getfloat("ALI1688_BACKOFF_MAX", 30.0)
+        self.unreachable_after = settings.getint("ALI1688_UNREACHABLE_AFTER", 20)
+        self._errors_in_a_row = 0
+        self._replies = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> GatewayResponseMiddleware:
+        if not crawler.settings.getbool("ALI1688_ENABLED", True):
+            raise NotConfigured
+        return cls(crawler)
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        call = request.meta.get(META)
+        if call is None:
+            return response
+        self._replies += 1
+        self._errors_in_a_row = 0
+        result = classify_response(response.status, response.body, product_api(call["api"]))
+        self.stats.inc_value(f"ali1688/response/{result.outcome.value}")
+        if result.error_code:
+            self.stats.inc_value(f"ali1688/error/{result.error_code}")
+        outcome = result.outcome
+        if outcome is Outcome.FATAL:
+            fatal_stop(self.crawler, result.error_code or "fatal",
+                       f"the gateway refused {call['api']}: {result.error_code}: {result.message}")
+            raise IgnoreRequest(f"fatal gateway error {result.error_code}")
+        if outcome is Outcome.TOKEN:
+            retry = await self._after_token_error(request, result)
+        elif outcome in (Outcome.THROTTLE, Outcome.TRANSIENT):
+            retry = self._retry(request, result.error_code or outcome.value, outcome)
+        else:
+            retry = None
+        if retry is not None:
+            return retry
+        request.meta[RESULT] = result
+        return response
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        if META not in request.meta or isinstance(exception, IgnoreRequest):
+            return None
+        if isinstance(exception, TokenError):
+            if exception.permanent:
+                fatal_stop(self.crawler, f"token/{exception.code}",
+                           f"cannot refresh the access token: {exception.message}")
+                raise IgnoreRequest("no access token")
+            return self._retry(request, f"token/{exception.code}", Outcome.TRANSIENT)
+        self._errors_in_a_row += 1
+        name = type(exception).__name__
+        self.stats.inc_value(f"ali1688/error/{name}")
+        if self._replies == 0 and self._errors_in_a_row >= self.unreachable_after:
+            fatal_stop(self.crawler, "gateway_unreachable",
+                       f"the gateway at {request.url.split('/openapi')[0]} does not answer "
+                       f"({self._errors_in_a_row} calls failed: {name}); check ALI1688_GATEWAY_URL")
+            raise IgnoreRequest("gateway unreachable")
+        return self._retry(request, name, Outcome.TRANSIENT)
+
+    async def _after_token_error(self, request: Request, result: Classification) -> Request | None:
+        tried = request.meta.get(TOKEN_RETRIES, 0)
+        if tried >= 1:
+            return None  # refreshed once already for this call: give up on it
+        tokens: TokenManager = self.crawler.ali1688_tokens  # type: ignore[attr-defined]
+        seen = request.meta.get(GENERATION)
+        try:
+            if seen == tokens.refreshes:  # nobody refreshed since this call was signed
+                await tokens.refresh()
+        except TokenError as exc:
+            if exc.permanent:
+                fatal_stop(self.crawler, f"token/{exc.code}", f"cannot refresh the access token: {exc.message}")
+                raise IgnoreRequest("no access token") from None
+            return self._retry(request, f"token/{exc.code}", Outcome.TRANSIENT)
+        retry = get_retry_request(
+            request, spider=self.crawler.spider, reason="token", max_retry_times=self.max_retries + 1,
+            stats_base_key="ali1688/retry",
+        )
+        if retry is not None:
+            retry.meta[TOKEN_RETRIES] = tried + 1
+            retry.meta.pop(NOT_BEFORE, None)
+        return retry
+
+    def _retry(self, request: Request, reason: str, outcome: Outcome) -> Request | None:
+        retry = get_retry_request(
+            request, spider=self.crawler.spider, reason=reason, max_retry_times=self.max_retries,
+            stats_base_key="ali1688/retry",
+        )
+        if retry is not None:
+            attempt = retry.meta["retry_times"]
+            base = self.backoff_base * (2 if outcome is Outcome.THROTTLE else 1)
+            delay = min(self.backoff_max, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+            retry.meta[NOT_BEFORE] = time.time() + delay
+        return retry
+
+
+def attempts_of(request: Request) -> int:
+    """How many times this call was sent (1 + retries)."""
+    return int(request.meta.get("retry_times", 0)) + 1
+
+
+def result_of(response: Response) -> Classification | Any:
+    return response.meta.get(RESULT)

@@ -1,0 +1,147 @@
+"""Item pipelines: validate products, then write products and failures to MongoDB in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bson import json_util
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+
+from .aop.product import Product
+from .config import setting
+from .outcomes import FailureRecord, failure_recorded, fatal_stop, record_failure
+from .schema import InvalidProduct, validate_product
+from .storage import MongoStore, StorageError, product_document
+
+logger = logging.getLogger(__name__)
+
+
+class ValidationPipeline:
+    """Required fields, types and price sanity; an invalid product becomes a failure."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Product):
+            return item
+        try:
+            validate_product(item.to_dict(include_raw=False))
+        except InvalidProduct as exc:
+            record_failure(self.crawler, FailureRecord(
+                key=item.product_id, offer_id=item.product_id, reason="invalid_item", api=item.source_api,
+                field=exc.field, message=exc.message,
+            ))
+            raise DropItem(f"invalid product {item.product_id}: {exc}") from None
+        return item
+
+
+class MongoPipeline:
+    """Buffers documents and writes them with ``bulk_write``: when a batch is full, every
+    ``MONGO_FLUSH_SECONDS`` and when the spider closes. If MongoDB fails, the crawl stops with
+    one clear line and the unwritten documents are saved to a JSON-lines file."""
+
+    def __init__(self, crawler: Crawler, store: MongoStore, batch_size: int, flush_seconds: float) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.store: MongoStore | None = store
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self._products: list[dict[str, Any]] = []
+        self._failures: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+        self._ticker: asyncio.Task[None] | None = None
+        crawler.signals.connect(self.on_failure, signal=failure_recorded)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MongoPipeline:
+        settings = crawler.settings
+        if not settings.getbool("MONGO_ENABLED", True):
+            raise NotConfigured
+        uri = str(setting(settings, "MONGO_URI", "mongodb://127.0.0.1:27017"))
+        database = str(setting(settings, "MONGO_DATABASE", "ali1688"))
+        store = MongoStore(uri, database, timeout_ms=settings.getint("MONGO_TIMEOUT_MS", 5000))
+        return cls(crawler, store, settings.getint("MONGO_BATCH_SIZE", 500),
+                   settings.getfloat("MONGO_FLUSH_SECONDS", 2.0))
+
+    async def open_spider(self) -> None:
+        assert self.store is not None
+        try:
+            await asyncio.to_thread(self.store.open)
+        except StorageError as exc:
+            self.store = None
+            fatal_stop(self.crawler, "mongo_unreachable", f"{exc} (set MONGO_URI)")
+            return
+        logger.info("writing to MongoDB %s, database %r", _where(self.crawler), self.crawler.settings.get(
+            "MONGO_DATABASE") or os.environ.get("MONGO_DATABASE") or "ali1688")
+        self._ticker = asyncio.ensure_future(self._tick())
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, Product):
+            self._products.append(product_document(item.to_dict(), datetime.now(UTC)))
+            if len(self._products) >= self.batch_size:
+                await self.flush()
+        return item
+
+    def on_failure(self, failure: FailureRecord) -> None:
+        self._failures.append(failure.to_document())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            products, self._products = self._products, []
+            failures, self._failures = self._failures, []
+            if not products and not failures:
+                return
+            if self.store is None:
+                self._save_unwritten(products, failures)
+                return
+            try:
+                written, failed = await asyncio.to_thread(self.store.write, products, failures)
+            except StorageError as exc:
+                self.store = None
+                fatal_stop(self.crawler, "mongo_write_failed", str(exc))
+                self._save_unwritten(products, failures)
+                return
+            self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
+            self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
+
+    async def close_spider(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.flush()
+        if self.store is not None:
+            self.store.close()
+
+    def _save_unwritten(self, products: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
+        """Keep what MongoDB could not take: one JSON document per line, to load later."""
+        folder = Path(str(setting(self.crawler.settings, "ALI1688_UNSAVED_DIR", "unsaved")))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"unsaved-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.jsonl"
+        with path.open("a", encoding="utf-8") as handle:
+            for collection, docs in (("products", products), ("failures", failures)):
+                for doc in docs:
+                    handle.write(json_util.dumps({"collection": collection, "document": doc}) + "\n")
+        self.stats.inc_value("ali1688/mongo/unsaved", len(products) + len(failures))  # type: ignore[union-attr]
+        logger.error("MongoDB unavailable: %d products and %d failures saved to %s",
+                     len(products), len(failures), path)
+
+
+def _where(crawler: Crawler) -> str:
+    from .storage import redact_uri
+
+    return redact_uri(str(setting(crawler.settings, "MONGO_URI", "mongodb://127.0.0.1:27017")))

@@ -1,0 +1,67 @@
+"""Keep calls inside the app's quota: at most ``qps`` call starts in any calendar second.
+
+Calls are paced evenly through the first ``window`` of each second (not a burst at its top,
+and none in its last ~200 ms, so a call cannot slip into the next second at the gateway). A
+permit is a start time; the caller sleeps until then and sends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class QuotaLimiter(Protocol):
+    async def acquire(self) -> float:
+        """Wait for a permit; return how long the caller waited (seconds)."""
+        ...
+
+
+class NoQuota:
+    """No quota configured: permits at once."""
+
+    async def acquire(self) -> float:
+        return 0.0
+
+
+def slot_after(now: float, booked: float | None, qps: int, window: float) -> float:
+    """The first pacing slot at or after ``now`` and strictly after the last ``booked`` slot.
+
+    Slot ``i`` of second ``s`` starts at ``s + i * window / qps`` for ``i < qps``. This is the
+    pure booking rule shared by the local limiter and the Redis script.
+    """
+    spacing = window / qps
+    earliest = now if booked is None else max(now, booked + spacing * 0.5)
+    second = math.floor(earliest)
+    index = math.ceil(round((earliest - second) / spacing, 9))
+    if index >= qps:
+        second, index = second + 1, 0
+    return second + index * spacing
+
+
+class PacedQuota:
+    """The quota of one process."""
+
+    def __init__(
+        self, qps: float, *, window: float = 0.8, clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        if qps <= 0:
+            raise ValueError("qps must be positive")
+        self.qps = max(1, int(qps))
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._booked: float | None = None
+
+    async def acquire(self) -> float:
+        now = self._clock()
+        slot = slot_after(now, self._booked, self.qps, self.window)
+        self._booked = slot
+        wait = slot - now
+        if wait > 0:
+            await self._sleep(wait)  # type: ignore[misc]
+        return max(0.0, wait)

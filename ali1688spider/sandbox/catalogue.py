@@ -1,0 +1,369 @@
+"""A deterministic catalogue of 1688 offers: every offer is computed from (seed, offer id).
+
+Nothing is stored. Any 9-15 digit id either exists (about 97 %) or does not; an existing id
+always yields the same :class:`Offer`. Money is kept in integer cents, so no price is ever a
+float artefact; :func:`money_text` and :func:`money_number` turn cents into what the APIs send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from . import vocabulary as vocab
+
+MIN_OFFER_ID = 10**8  # 9 digits
+MAX_OFFER_ID = 10**15 - 1  # 15 digits
+DEFAULT_FIRST_ID = 600_000_000_000
+MISSING_PER_10000 = 300  # about 3 % of ids do not exist
+
+_BASE62 = string.digits + string.ascii_letters
+_EPOCH = datetime(2018, 1, 1, 8, 0, 0)
+_CREATE_SPAN = int((datetime(2025, 6, 30) - _EPOCH).total_seconds())
+_IMAGE_HOST = "https://cbu01.alicdn.com/"
+
+
+def money_text(cents: int) -> str:
+    """``1250`` → ``"12.50"``: the exact decimal text, always two fraction digits."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def money_number(cents: int) -> int | float:
+    """``1250`` → ``12.5``, ``1200`` → ``12``. The float is the one nearest the decimal with at most
+    two fraction digits, so ``json`` writes it back exactly (``12.49``, never ``12.4899…``)."""
+    return cents // 100 if cents % 100 == 0 else cents / 100
+
+
+def absolute_image(path: str) -> str:
+    """``img/ibank/…`` → ``https://cbu01.alicdn.com/img/ibank/…``."""
+    return _IMAGE_HOST + path
+
+
+@dataclass(frozen=True)
+class Seller:
+    user_id: int
+    login_id: str
+    open_id: str
+    company: str
+    province: str
+    city: str
+    trade_score: str
+
+
+@dataclass(frozen=True)
+class Attribute:
+    attribute_id: int
+    name: str
+    value: str
+    value_id: int
+    is_custom: bool
+
+
+@dataclass(frozen=True)
+class SkuValue:
+    attribute_id: int
+    name: str
+    value: str
+    image: str | None  # relative path, only on the first axis
+
+
+@dataclass(frozen=True)
+class Sku:
+    sku_id: int
+    spec_id: str
+    cargo_number: str
+    amount_on_sale: int
+    price_cents: int
+    retail_cents: int | None
+    consign_cents: int | None
+    values: tuple[SkuValue, ...]
+
+
+@dataclass(frozen=True)
+class PriceTier:
+    start_quantity: int
+    price_cents: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One offer, independent of any API's field names (see :mod:`.views`)."""
+
+    offer_id: int
+    category_id: int
+    category_name: str
+    subject: str
+    description: str
+    status: str
+    images: tuple[str, ...]  # relative paths img/ibank/…
+    white_image: str | None
+    main_video: str
+    attributes: tuple[Attribute, ...]
+    skus: tuple[Sku, ...]
+    tiers: tuple[PriceTier, ...]
+    quote_type: int
+    mix_wholesale: bool
+    unit: str
+    min_order_quantity: int
+    amount_on_sale: int
+    retail_cents: int | None
+    prices_as_text: bool  # product.get / fenxiao send "12.50" instead of 12.5
+    weight_grams: int
+    size_cm: tuple[int, int, int]  # length, width, height
+    freight_template_id: int
+    seller: Seller
+    created: datetime  # wall clock of UTC+8
+    updated: datetime
+    quality_level: int
+
+
+def _token(rng: random.Random, length: int) -> str:
+    return "".join(rng.choices(_BASE62, k=length))
+
+
+def _image_path(rng: random.Random, user_id: int) -> str:
+    return f"img/ibank/O1CN01{_token(rng, 20)}_!!{user_id}-0-cib.jpg"
+
+
+def _value_id(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+class Catalogue:
+    """All offers of one seed. ``Catalogue(seed).offer(id)`` is ``None`` for a missing id."""
+
+    def __init__(self, seed: int = 1688, *, sellers: int = 5000) -> None:
+        self.seed = seed
+        self._sellers = sellers
+        self._cached_offer = lru_cache(maxsize=2048)(self._build_offer)
+        self._seller = lru_cache(maxsize=1024)(self._build_seller)
+
+    def offer(self, offer_id: int | str) -> Offer | None:
+        """The offer with this id, or ``None`` when the id is malformed or does not exist."""
+        number = _as_id(offer_id)
+        return None if number is None else self._cached_offer(number)
+
+    # -- existence ------------------------------------------------------------------------
+
+    def exists(self, offer_id: int | str) -> bool:
+        """Whether the id is a 9-15 digit offer id that this catalogue holds."""
+        number = _as_id(offer_id)
+        if number is None:
+            return False
+        digest = hashlib.blake2b(f"{self.seed}:{number}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % 10000 >= MISSING_PER_10000
+
+    def offer_ids(self, n: int, start: int = DEFAULT_FIRST_ID) -> list[int]:
+        """``n`` distinct existing ids from ``start`` upwards (irregular gaps, like real ids)."""
+        return self._walk(n, start, want=True)
+
+    def missing_ids(self, n: int, start: int = DEFAULT_FIRST_ID) -> list[int]:
+        """``n`` distinct well-formed ids that do not exist (the API answers "商品不存在")."""
+        return self._walk(n, start, want=False)
+
+    def _walk(self, n: int, start: int, *, want: bool) -> list[int]:
+        rng = random.Random(f"{self.seed}:ids:{start}")
+        found: list[int] = []
+        current = max(start, MIN_OFFER_ID) - 1
+        while len(found) < n:
+            current += rng.randint(1, 9973)
+            if current > MAX_OFFER_ID:
+                raise ValueError("ran out of 15-digit ids: choose a lower start")
+            if self.exists(current) is want:
+                found.append(current)
+        return found
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _build_seller(self, index: int) -> Seller:
+        rng = random.Random(f"{self.seed}:seller:{index}")
+        province, city = rng.choice(vocab.PLACES)
+        trade, pinyin = rng.choice(vocab.TRADE_NAMES)
+        industry = rng.choice(vocab.INDUSTRIES)
+        user_id = rng.choice((2_200_000_000_000, 2_210_000_000_000)) + rng.randrange(10**10)
+        if rng.random() < 0.5:
+            login_id = f"{city[:-1]}{trade}{industry}"
+        else:
+            login_id = f"{pinyin}{rng.choice(('', 'shop', 'maoyi', 'gongsi'))}{rng.randint(2008, 2024)}"
+        return Seller(
+            user_id=user_id,
+            login_id=login_id,
+            open_id="BBB" + _token(rng, 22),
+            company=f"{city}{trade}{industry}有限公司",
+            province=province,
+            city=city,
+            trade_score=f"{rng.randint(40, 50) / 10:.1f}",
+        )
+
+    def _build_offer(self, offer_id: int) -> Offer | None:
+        if not self.exists(offer_id):
+            return None
+        rng = random.Random(f"{self.seed}:offer:{offer_id}")
+        category = rng.choice(vocab.CATEGORIES)
+        seller = self._seller(rng.randrange(self._sellers))
+        material = rng.choice(category.materials)
+        adjective = rng.choice(category.adjectives)
+        audience = rng.choice(category.audiences)
+        subject = "".join((
+            rng.choice(vocab.SUBJECT_PREFIXES), material, rng.choice(category.nouns), audience,
+            adjective, rng.choice(vocab.SUBJECT_SUFFIXES),
+        ))
+        tiers = _price_tiers(rng, category)
+        quote_type = 1 if rng.random() < 0.3 else 0
+        images = tuple(_image_path(rng, seller.user_id) for _ in range(rng.randint(1, 8)))
+        cargo_base = f"{rng.choice(string.ascii_uppercase)}{rng.randint(100, 9999)}" if rng.random() < 0.7 else ""
+        skus = _skus(rng, category, offer_id, seller.user_id, tiers[0].price_cents, quote_type, cargo_base)
+        amount = sum(s.amount_on_sale for s in skus) if skus else rng.randint(0, 99999)
+        created = _EPOCH + timedelta(seconds=rng.randrange(_CREATE_SPAN))
+        updated = created + timedelta(seconds=rng.randrange(1, 400 * 86400))
+        roll = rng.random()
+        status = "expired" if roll < 0.05 else "auditing" if roll < 0.07 else "published"
+        attributes = _attributes(rng, category, material, adjective, audience, seller, cargo_base, skus)
+        description = _description(rng, subject, material, adjective, seller.user_id)
+        low, high = category.weight_grams
+        return Offer(
+            offer_id=offer_id,
+            category_id=category.category_id,
+            category_name=category.name,
+            subject=subject,
+            description=description,
+            status=status,
+            images=images,
+            white_image=_image_path(rng, seller.user_id) if rng.random() < 0.4 else None,
+            main_video=(f"https://cloud.video.taobao.com/play/u/{seller.user_id}/p/1/e/6/t/1/"
+                        f"{rng.randrange(10**11, 10**12)}.mp4") if rng.random() < 0.3 else "",
+            attributes=attributes,
+            skus=skus,
+            tiers=tiers,
+            quote_type=quote_type,
+            mix_wholesale=rng.random() < 0.6,
+            unit=category.unit,
+            min_order_quantity=tiers[0].start_quantity,
+            amount_on_sale=amount,
+            retail_cents=_round_up(tiers[0].price_cents * rng.randint(130, 200) // 100) if rng.random() < 0.3 else None,
+            prices_as_text=rng.random() < 0.5,
+            weight_grams=rng.randint(low, high),
+            size_cm=(rng.randint(10, 60), rng.randint(8, 40), rng.randint(2, 30)),
+            freight_template_id=rng.randint(10_000_000, 29_999_999),
+            seller=seller,
+            created=created,
+            updated=updated,
+            quality_level=rng.randint(1, 5),
+        )
+
+
+def _as_id(offer_id: int | str) -> int | None:
+    if isinstance(offer_id, bool):
+        return None
+    if isinstance(offer_id, str):
+        if not offer_id.isascii() or not offer_id.isdigit():
+            return None
+        offer_id = int(offer_id)
+    return offer_id if MIN_OFFER_ID <= offer_id <= MAX_OFFER_ID else None
+
+
+def _round_up(cents: int, step: int = 10) -> int:
+    return -(-cents // step) * step
+
+
+def _price_tiers(rng: random.Random, category: vocab.Category) -> tuple[PriceTier, ...]:
+    low, high = category.price_cents
+    price = rng.randint(low, high)
+    if rng.random() < 0.5:
+        price = price // 10 * 10  # many sellers quote whole dimes
+    moq = rng.choice((1, 1, 2, 2, 3, 5, 10) if price > 1000 else (2, 5, 10, 20, 50, 100))
+    count = rng.choice((1, 1, 2, 2, 3, 3, 3, 4, 5, 6))
+    tiers = [PriceTier(moq, price)]
+    quantity = moq
+    for _ in range(count - 1):
+        quantity = max(quantity + 1, quantity * rng.choice((2, 3, 5, 10)))
+        price = max(1, price - max(1, price * rng.randint(2, 12) // 100))
+        if price >= tiers[-1].price_cents:
+            break
+        tiers.append(PriceTier(quantity, price))
+    return tuple(tiers)
+
+
+def _skus(
+    rng: random.Random, category: vocab.Category, offer_id: int, user_id: int,
+    base_cents: int, quote_type: int, cargo_base: str,
+) -> tuple[Sku, ...]:
+    if rng.random() < 0.15:
+        return ()
+    axes: list[tuple[vocab.SkuDimension, list[str]]] = []
+    first = category.dimensions[0]
+    axes.append((first, rng.sample(first.values, rng.randint(1, min(8, len(first.values))))))
+    if len(category.dimensions) > 1 and rng.random() < 0.8:
+        second = category.dimensions[1]
+        axes.append((second, rng.sample(second.values, rng.randint(1, len(second.values)))))
+    images = {value: _image_path(rng, user_id) for value in axes[0][1]} if rng.random() < 0.6 else {}
+    combos: list[tuple[SkuValue, ...]] = []
+    for value in axes[0][1]:
+        head = SkuValue(axes[0][0].attribute_id, axes[0][0].name, value, images.get(value))
+        if len(axes) == 1:
+            combos.append((head,))
+            continue
+        dim = axes[1][0]
+        combos.extend((head, SkuValue(dim.attribute_id, dim.name, other, None)) for other in axes[1][1])
+    with_retail = rng.random() < 0.4
+    with_consign = rng.random() < 0.5
+    sku_base = 4_000_000_000_000 + (offer_id % 10**9) * 1000
+    skus = []
+    for index, values in enumerate(combos[:50]):
+        price = base_cents
+        if quote_type == 1:
+            price = max(1, base_cents + rng.randint(-10, 25) * max(1, base_cents // 100))
+        skus.append(Sku(
+            sku_id=sku_base + index,
+            spec_id=f"{rng.getrandbits(128):032x}",
+            cargo_number=f"{cargo_base}-{index + 1:02d}" if cargo_base else "",
+            amount_on_sale=rng.choice((0, rng.randint(1, 200), rng.randint(200, 9999))),
+            price_cents=price,
+            retail_cents=_round_up(price * rng.randint(130, 200) // 100) if with_retail else None,
+            consign_cents=price + price * rng.randint(5, 15) // 100 if with_consign else None,
+            values=values,
+        ))
+    return tuple(skus)
+
+
+def _attributes(
+    rng: random.Random, category: vocab.Category, material: str, adjective: str, audience: str,
+    seller: Seller, cargo_base: str, skus: tuple[Sku, ...],
+) -> tuple[Attribute, ...]:
+    brand = rng.choice(vocab.BRANDS)
+    rows: list[tuple[tuple[int, str], str, bool]] = [
+        (vocab.BRAND_ATTRIBUTE, brand, brand not in ("其他", "OEM")),
+        (vocab.MATERIAL_ATTRIBUTE, material, False),
+        (vocab.ORIGIN_ATTRIBUTE, f"{seller.province[:-1]}{seller.city[:-1]}", False),
+        (vocab.STYLE_ATTRIBUTE, adjective, False),
+        (vocab.IMPORTED_ATTRIBUTE, "否", False),
+        (vocab.CROSSBORDER_ATTRIBUTE, rng.choice(("是", "否")), False),
+    ]
+    if cargo_base:
+        rows.append((vocab.CARGO_ATTRIBUTE, cargo_base, True))
+    if audience:
+        rows.append((vocab.AUDIENCE_ATTRIBUTE, audience, False))
+    seen: set[tuple[int, str]] = set()
+    for sku in skus:  # SKU values are listed among the attributes too, one row per value
+        for value in sku.values:
+            if (value.attribute_id, value.value) not in seen:
+                seen.add((value.attribute_id, value.value))
+                rows.append(((value.attribute_id, value.name), value.value, False))
+    return tuple(
+        Attribute(attribute_id, name, value, 0 if custom else _value_id(value), custom)
+        for (attribute_id, name), value, custom in rows
+    )
+
+
+def _description(rng: random.Random, subject: str, material: str, adjective: str, user_id: int) -> str:
+    points = "，".join(rng.sample(vocab.SELLING_POINTS, 2))
+    parts = [f"<p>{subject}</p>", f"<p>【{adjective}】{material}材质，{points}</p>"]
+    parts.extend(
+        f'<p><img src="{absolute_image(_image_path(rng, user_id))}" alt="" /></p>'
+        for _ in range(rng.randint(2, 5))
+    )
+    return "".join(parts)

@@ -1,0 +1,75 @@
+"""What a valid product looks like: required fields, types and price sanity (pydantic v2)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+
+from .aop.product import SOURCE_APIS
+
+#: Prices above this are taken for a parsing accident (yuan per unit).
+MAX_PRICE = Decimal("10000000")
+
+Price = Annotated[Decimal, Field(gt=0, lt=MAX_PRICE, allow_inf_nan=False)]
+Url = Annotated[str, Field(pattern=r"^https?://\S+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TierModel(_Model):
+    min_quantity: PositiveInt
+    price: Price
+
+
+class SkuModel(_Model):
+    sku_id: str = Field(min_length=1)
+    price: Price | None = None
+    retail_price: Price | None = None
+    stock: NonNegativeInt | None = None
+
+
+class ProductModel(_Model):
+    product_id: str = Field(pattern=r"^[1-9][0-9]{8,14}$")
+    source_api: Literal[SOURCE_APIS]  # type: ignore[valid-type]
+    subject: str = Field(min_length=1)
+    status: str | None = None
+    images: list[Url] = []
+    price_tiers: list[TierModel] = []
+    skus: list[SkuModel] = []
+    min_price: Price | None = None
+    max_price: Price | None = None
+    stock: NonNegativeInt | None = None
+    min_order_quantity: NonNegativeInt | None = None
+    detail_url: Url
+
+    @model_validator(mode="after")
+    def _prices_make_sense(self) -> ProductModel:
+        if not self.price_tiers and not any(sku.price is not None for sku in self.skus):
+            raise ValueError("no price: neither price tiers nor SKU prices")
+        quantities = [tier.min_quantity for tier in self.price_tiers]
+        if quantities != sorted(set(quantities)):
+            raise ValueError("price tiers must have distinct, rising start quantities")
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError("min_price is above max_price")
+        return self
+
+
+class InvalidProduct(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def validate_product(data: dict[str, Any]) -> None:
+    """Raise :class:`InvalidProduct` naming the first field that fails."""
+    try:
+        ProductModel.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "price"
+        raise InvalidProduct(field, first["msg"]) from None

@@ -1,0 +1,1 @@
+"""The spiders: ``product`` (ids, offer URLs, a file)."""
