@@ -91,7 +91,7 @@ class GatewayAuthMiddleware:
                 await self.tokens.get()
             except TokenError as exc:
                 fatal_stop(self.crawler, f"token/{exc.code}",
-                           f"cannot get an access token from {self.config.gateway_url}: {exc.message}")
+                           f"cannot get an access token from {self.config.gateway_url}: {exc}")
 
     async def process_request(self, request: Request) -> None:
         if META not in request.meta:

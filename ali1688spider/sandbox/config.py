@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 
 #: App key, app secret and refresh token the emulator accepts unless told otherwise.
 DEMO_APP_KEY = "1000000"
-DEMO_APP_SECRET = "sandbox-secret"
-DEMO_REFRESH_TOKEN = "sandbox-refresh-token"
+DEMO_APP_SECRET = "sandbox-secret"  # noqa: S105 (opens the loopback emulator only)
+DEMO_REFRESH_TOKEN = "sandbox-refresh-token"  # noqa: S105
 
 #: Identity of the (single) authorised 1688 member, as the token endpoint reports it.
 DEMO_ALI_ID = "2379510033"

@@ -86,7 +86,7 @@ def parse_script(data: Any) -> list[ScriptedFault]:
         if ms is not None and (not isinstance(ms, (int, float)) or ms < 0):
             raise ValueError("ms must be a non-negative number")
         api, code = entry.get("api"), entry.get("code")
-        if api is not None and not isinstance(api, str) or code is not None and not isinstance(code, str):
+        if not isinstance(api, str | None) or not isinstance(code, str | None):
             raise ValueError("api and code must be strings")
         faults.append(ScriptedFault(kind, api, times, status, code, ms))
     return faults

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 
 class _AppMeter:
-    __slots__ = ("second", "arrived", "admitted", "window", "peak_second", "peak_sliding", "peak_admitted")
+    __slots__ = ("admitted", "arrived", "peak_admitted", "peak_second", "peak_sliding", "second", "window")
 
     def __init__(self) -> None:
         self.second = -1

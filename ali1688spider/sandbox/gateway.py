@@ -1,0 +1,200 @@
+"""The gateway's decision for one ``/openapi`` call, free of HTTP details.
+
+Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in this order
+(PROTOCOL.md §4); the first that fails answers:
+
+1. app key: none in the path → ``gw.AppKeyMissing``; not ours → ``gw.AppKeyNotFound`` (400).
+   The token endpoint (``system.oauth2``) is answered here, without a signature (:mod:`.oauth`).
+2. signature: no ``_aop_signature`` → ``gw.SignatureMissing``; wrong → ``gw.SignatureInvalid``
+   (400). A present ``_aop_timestamp`` that is not 13 digits (or, with ``max_timestamp_skew``,
+   too far off the clock) is a ``gw.SignatureInvalid`` too; a missing one is accepted.
+3. quota: more than ``qps`` calls of the app key arrived this calendar second →
+   ``gw.QosAppFrequencyLimit`` (400).
+4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``.
+5. ACL: the API is in ``deny_apis`` → ``gw.APIACLDecline`` (400).
+6. API: not one of the three product APIs of §5 (version 1, protocol ``param2`` or ``param``)
+   → ``gw.APIUnsupported`` (400).
+7. parameters: ``productID`` / ``offerDetailParam`` (a JSON object with ``offerId``) /
+   ``offerId`` missing or not a number → ``gw.ParamMissing`` (400). A number that is no
+   existing 9-15 digit offer id is served: the API's own "商品不存在" business failure.
+8. usage: ``usage_limit`` calls were already served → ``gw.NoUsageLeftError`` (400); every call
+   that gets past this check uses one unit, faulted or not.
+9. faults: the script, then the random rates (:mod:`.faults`).
+10. the product (HTTP 200, cached body) or the business failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from . import oauth
+from .catalogue import Catalogue
+from .config import SandboxConfig
+from .faults import Faults
+from .quota import Quota
+from .replies import Reply, RequestIds, gateway_error, unauthorized
+from .signature import SIGNATURE, signature_matches, timestamp_problem
+from .stats import Stats
+from .tokens import TokenRegistry
+from .views import CROSSBORDER, FENXIAO, PRODUCT_GET, ProductBodies
+
+#: (namespace, apiName) of the product APIs → the short name used by :mod:`.views`.
+PRODUCT_APIS = {
+    ("com.alibaba.product", "alibaba.product.get"): PRODUCT_GET,
+    ("com.alibaba.fenxiao.crossborder", "product.search.queryProductDetail"): CROSSBORDER,
+    ("com.alibaba.fenxiao", "alibaba.fenxiao.productInfo.get"): FENXIAO,
+}
+API_PROTOCOLS = frozenset({"param2", "param"})
+TOKEN_PROTOCOLS = frozenset({"http", "param2"})
+_ID_PARAM = {PRODUCT_GET: "productID", FENXIAO: "offerId"}
+UNKNOWN_API = "?"
+
+
+class Gateway:
+    """All state of one emulator: tokens, quota, usage, faults, stats and the catalogue."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.catalogue = Catalogue(config.seed)
+        self.bodies = ProductBodies(self.catalogue)
+        self.tokens = TokenRegistry(config)
+        self.quota = Quota(config.qps)
+        self.faults = Faults(config)
+        self.stats = Stats()
+        self.request_id = RequestIds()
+        self.usage = 0
+        self._denied = frozenset(config.deny_apis)
+
+    def reset(self) -> None:
+        """Zero the stats, the quota counters, the usage count and the fault script."""
+        self.stats.reset()
+        self.quota.reset()
+        self.faults.reset()
+        self.usage = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        extra: dict[str, Any] = dict(self.quota.peaks())
+        extra["usage"] = self.usage
+        extra["faults"] = dict(self.faults.injected)
+        extra["pending_faults"] = len(self.faults.pending())
+        extra["config"] = self.config.public_summary()
+        return self.stats.snapshot(extra)
+
+    # -- one call ---------------------------------------------------------------------------
+
+    def answer(self, tail: str, params: dict[str, str]) -> Reply:
+        """Answer one call to ``/openapi/{tail}`` with the merged query and form ``params``."""
+        segments = tail.strip("/").split("/")
+        name = segments[3] if len(segments) >= 4 else UNKNOWN_API
+        api_call = False
+        if len(segments) == 4 or (len(segments) == 5 and not segments[4]):
+            reply = gateway_error(400, "gw.AppKeyMissing", "appKey is missing from the request path",
+                                  self.request_id())
+        elif len(segments) != 5:
+            reply = gateway_error(400, "gw.APIUnsupported", "expected /openapi/{protocol}/{version}/"
+                                  "{namespace}/{apiName}/{appKey}", self.request_id())
+        elif segments[4] != self.config.app_key:
+            reply = gateway_error(400, "gw.AppKeyNotFound", "appKey is not found", self.request_id())
+        elif segments[2] == oauth.TOKEN_NAMESPACE and name in (oauth.GET_TOKEN, oauth.POSTPONE_TOKEN):
+            reply = self._token_call(segments, params)
+        else:
+            api_call = True
+            reply = self._api_call(segments, "/".join(segments), params)
+        self.stats.count(name, reply.outcome, api_call=api_call)
+        return reply
+
+    def _token_call(self, segments: list[str], params: dict[str, str]) -> Reply:
+        protocol, version, _, name, _ = segments
+        request_id = self.request_id()
+        if protocol not in TOKEN_PROTOCOLS or version != "1":
+            return gateway_error(400, "gw.APIUnsupported", f"{protocol}/{version} is not supported here", request_id)
+        fault = self.faults.pick(name, token_endpoint=True)
+        if fault is not None:
+            return self.faults.render(fault, request_id, lambda: self._grant(name, params, request_id))
+        return self._grant(name, params, request_id)
+
+    def _grant(self, name: str, params: dict[str, str], request_id: str) -> Reply:
+        if name == oauth.GET_TOKEN:
+            reply = oauth.get_token(params, self.config, self.tokens)
+            if reply.outcome == "ok":
+                self.stats.token_grants += 1
+        else:
+            reply = oauth.postpone_token(params, self.config, self.tokens, request_id)
+            if reply.outcome == "ok":
+                self.stats.token_postpones += 1
+        return reply
+
+    def _api_call(self, segments: list[str], url_path: str, params: dict[str, str]) -> Reply:
+        protocol, version, namespace, name, app_key = segments
+        request_id = self.request_id()
+        if not params.get(SIGNATURE):
+            return gateway_error(400, "gw.SignatureMissing", "_aop_signature is missing", request_id)
+        if not signature_matches(url_path, params, self.config.app_secret):
+            return gateway_error(400, "gw.SignatureInvalid", "signature is invalid", request_id)
+        problem = timestamp_problem(params, int(time.time() * 1000), self.config.max_timestamp_skew)
+        if problem is not None:
+            return gateway_error(400, "gw.SignatureInvalid", problem, request_id)
+
+        self.stats.arrivals += 1
+        if not self.quota.arrive(app_key):
+            self.stats.throttled += 1
+            return gateway_error(400, "gw.QosAppFrequencyLimit",
+                                 f"app flow control: more than {self.quota.qps} calls per second", request_id)
+        if self.tokens.access_problem(params.get("access_token")) is not None:
+            return unauthorized(request_id)
+        if name in self._denied or f"{namespace}:{name}" in self._denied:
+            return gateway_error(400, "gw.APIACLDecline", f"API {namespace}:{name} is not granted to this app",
+                                 request_id)
+        api = PRODUCT_APIS.get((namespace, name))
+        if api is None or version != "1" or protocol not in API_PROTOCOLS:
+            return gateway_error(400, "gw.APIUnsupported",
+                                 f"API {protocol}/{version}/{namespace}:{name} is not supported", request_id)
+        target = self._offer_param(api, params)
+        if isinstance(target, str):
+            return gateway_error(400, "gw.ParamMissing", target, request_id)
+        offer_id, country = target
+        if self.config.usage_limit:
+            if self.usage >= self.config.usage_limit:
+                return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
+        self.usage += 1
+
+        def product() -> Reply:
+            body, found = self.bodies.body(api, offer_id, country)
+            return Reply(200, body, "ok" if found else "business_failure")
+
+        fault = self.faults.pick(name, token_endpoint=False)
+        if fault is not None:
+            return self.faults.render(fault, request_id, product)
+        return product()
+
+    @staticmethod
+    def _offer_param(api: str, params: dict[str, str]) -> tuple[int, str] | str:
+        """``(offer id, country)``, or the message of a ``gw.ParamMissing``."""
+        if api == CROSSBORDER:
+            raw = params.get("offerDetailParam")
+            if not raw:
+                return "offerDetailParam is required"
+            try:
+                detail = json.loads(raw)
+            except ValueError:
+                return "offerDetailParam must be a JSON object"
+            if not isinstance(detail, dict) or detail.get("offerId") in (None, ""):
+                return "offerDetailParam.offerId is required"
+            value, country = detail["offerId"], detail.get("country") or "en"
+            if not isinstance(country, str):
+                return "offerDetailParam.country must be a string"
+            label = "offerDetailParam.offerId"
+        else:
+            label = _ID_PARAM[api]
+            value, country = params.get(label), ""
+            if not value:
+                return f"{label} is required"
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return f"{label} must be a number"
+        text = str(value)
+        if not text.isascii() or not text.isdigit():
+            return f"{label} must be a number"
+        # Longer than any offer id: served as a missing offer (and int() stays cheap).
+        return (int(text) if len(text) <= 18 else 0), country

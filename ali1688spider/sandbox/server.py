@@ -1,0 +1,170 @@
+"""The emulator's HTTP side (aiohttp): the gateway under ``/openapi`` and the test controls
+under ``/_sandbox``.
+
+``/openapi/{protocol}/{version}/{namespace}/{apiName}/{appKey}`` (any method): parameters from
+the query string and the ``application/x-www-form-urlencoded`` (or multipart) body, merged, the
+body winning; see :mod:`.gateway` for what is answered.
+
+Controls (JSON):
+
+- ``GET  /_sandbox/stats`` — counters (:mod:`.stats`) with quota peaks, usage and faults.
+- ``POST /_sandbox/reset`` — zero stats, quota counters, usage and the fault script.
+- ``POST /_sandbox/faults`` ``{"script": [...]}`` — queue scripted faults (:mod:`.faults`);
+  ``GET`` lists the pending ones.
+- ``GET  /_sandbox/authorize?client_id=&redirect_uri=&state=`` — the user agrees at once:
+  302 to ``redirect_uri?code=…&state=…`` (a single-use code).
+- ``POST /_sandbox/revoke`` ``{"refresh_tokens": true, "access_tokens": false}`` (body optional)
+  — forget tokens, so grants answer ``invalid_grant`` (or calls 401).
+- ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from yarl import URL
+
+from .config import SandboxConfig
+from .faults import parse_script
+from .gateway import Gateway
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+MAX_BODY = 4 * 1024 * 1024
+MAX_LISTED_IDS = 100_000
+
+access_logger = logging.getLogger("ali1688spider.sandbox.access")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request without the query string (tokens and signatures stay out of logs)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('%s "%s %s" %s %d %.1fms', request.remote, request.method, request.path,
+                         response.status, response.body_length, time * 1000)
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    params = dict(request.query)
+    if not request.can_read_body:
+        return params
+    content_type = request.content_type
+    if content_type == MULTIPART:
+        form = await request.post()
+        params.update((key, value) for key, value in form.items() if isinstance(value, str))
+    elif content_type in (FORM, "application/octet-stream", "text/plain", ""):
+        raw = await request.read()
+        if raw:
+            charset = request.charset or "utf-8"
+            params.update(parse_qsl(raw.decode(charset, "replace"), keep_blank_values=True))
+    return params
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    reply = gateway.answer(request.match_info.get("tail", ""), await _params(request))
+    delay = gateway.config.latency_ms / 1000 + reply.delay
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type,
+                        charset="UTF-8" if reply.body else None)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return _json(request.app[GATEWAY].snapshot())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[GATEWAY].reset()
+    return _json({"ok": True})
+
+
+async def _add_faults(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    try:
+        faults = parse_script(await request.json())
+    except ValueError as exc:  # includes invalid JSON
+        return _json({"error": str(exc)}, status=400)
+    gateway.faults.add(faults)
+    return _json({"ok": True, "pending": len(gateway.faults.pending())})
+
+
+async def _pending_faults(request: web.Request) -> web.Response:
+    return _json({"pending": request.app[GATEWAY].faults.pending()})
+
+
+async def _authorize(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    query = request.query
+    redirect_uri = query.get("redirect_uri", "")
+    if query.get("client_id") != gateway.config.app_key:
+        return _json({"error": "invalid_client", "error_description": "unknown client_id"}, status=400)
+    target = URL(redirect_uri)
+    if not redirect_uri or not target.is_absolute():
+        return _json({"error": "invalid_request", "error_description": "an absolute redirect_uri is required"},
+                     status=400)
+    code = gateway.tokens.new_code(redirect_uri)
+    gateway.stats.authorizations += 1
+    extra = {"code": code}
+    if "state" in query:
+        extra["state"] = query["state"]
+    raise web.HTTPFound(target.update_query(extra))
+
+
+async def _revoke(request: web.Request) -> web.Response:
+    options: Any = {}
+    if request.can_read_body:
+        try:
+            options = await request.json()
+        except ValueError:
+            return _json({"error": "the body must be a JSON object"}, status=400)
+    if not isinstance(options, dict):
+        return _json({"error": "the body must be a JSON object"}, status=400)
+    request.app[GATEWAY].tokens.revoke(
+        refresh=bool(options.get("refresh_tokens", True)), access=bool(options.get("access_tokens", False)),
+    )
+    return _json({"ok": True})
+
+
+async def _offers(request: web.Request) -> web.Response:
+    catalogue = request.app[GATEWAY].catalogue
+    try:
+        count = int(request.query.get("n", "10"))
+        missing = int(request.query.get("missing", "0"))
+        start = int(request.query.get("start", "600000000000"))
+    except ValueError:
+        return _json({"error": "n, missing and start must be integers"}, status=400)
+    if not (0 <= count <= MAX_LISTED_IDS and 0 <= missing <= MAX_LISTED_IDS):
+        return _json({"error": f"n and missing must be within 0..{MAX_LISTED_IDS}"}, status=400)
+    return _json({"offer_ids": catalogue.offer_ids(count, start), "missing_ids": catalogue.missing_ids(missing, start)})
+
+
+def create_app(config: SandboxConfig | None = None) -> web.Application:
+    """The emulator as an aiohttp application (run it with ``python -m ali1688spider.sandbox``)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[GATEWAY] = Gateway(config or SandboxConfig())
+    app.router.add_route("*", "/openapi", _openapi)
+    app.router.add_route("*", "/openapi/{tail:.*}", _openapi)
+    app.router.add_get("/_sandbox/stats", _stats)
+    app.router.add_post("/_sandbox/reset", _reset)
+    app.router.add_post("/_sandbox/faults", _add_faults)
+    app.router.add_get("/_sandbox/faults", _pending_faults)
+    app.router.add_get("/_sandbox/authorize", _authorize)
+    app.router.add_post("/_sandbox/revoke", _revoke)
+    app.router.add_get("/_sandbox/offers", _offers)
+    return app

@@ -1,0 +1,248 @@
+"""End-to-end crawls against the real emulator and a real Mongo-protocol server."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from decimal import Decimal
+
+import pytest
+import pytest_twisted
+from bson.decimal128 import Decimal128
+from pymongo import MongoClient
+
+from ali1688spider.aop import TokenClient
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.services import free_port, gateway_emulator, mongo_server
+
+from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats, scrapy_crawl
+
+SEED = 1688
+CATALOGUE = Catalogue(SEED)
+_ids = itertools.count()
+
+
+def fresh_ids(n: int) -> list[str]:
+    """Ids no other test of this session uses (so emulator counts stay per test)."""
+    start = 600_000_000_000 + next(_ids) * 100_000
+    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
+
+
+def fresh_missing(n: int) -> list[str]:
+    start = 700_000_000_000 + next(_ids) * 100_000
+    return [str(i) for i in CATALOGUE.missing_ids(n, start=start)]
+
+
+@pytest.fixture(scope="module")
+def mongo():
+    with mongo_server() as server:
+        client: MongoClient = MongoClient(server.url, tz_aware=True)
+        yield server.url, client
+        client.close()
+
+
+@pytest.fixture
+def database(mongo):
+    uri, client = mongo
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield uri, name, client[name]
+    client.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with gateway_emulator("--seed", str(SEED)) as service:
+        yield service.url
+
+
+def assert_every_input_accounted(db, ids):
+    fetched = {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
+    failed = {doc["_id"] for doc in db.failures.find({}, {"_id": 1})}
+    assert not fetched & failed
+    assert set(ids) == fetched | failed
+
+
+@pytest_twisted.ensureDeferred
+async def test_clean_run_writes_exact_products(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(40)
+    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids))
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "finished"
+    assert stats["ali1688/products"] == 40
+    assert db.products.count_documents({}) == 40
+    assert db.failures.count_documents({}) == 0
+    doc = db.products.find_one({"_id": ids[0]})
+    assert doc["source_api"] == "product.get"
+    assert doc["fetched_at"].tzinfo is not None
+    assert doc["raw"]["productInfo"]["productID"] == int(ids[0])
+    assert doc["detail_url"] == f"https://detail.1688.com/offer/{ids[0]}.html"
+    prices = [tier["price"] for tier in doc["price_tiers"]] + [doc["min_price"], doc["max_price"]]
+    assert prices and all(isinstance(price, Decimal128) for price in prices)
+    # exact: the stored price is the catalogue's price in cents, to the cent
+    offer = CATALOGUE.offer(ids[0])
+    assert doc["price_tiers"][0]["price"].to_decimal() == Decimal(offer.tiers[0].price_cents) / 100
+    assert all(isinstance(sku["price"], Decimal128) for sku in doc["skus"] if sku["price"] is not None)
+    seen = sandbox_stats(emulator)
+    assert seen["signature_failures"] == 0
+
+
+@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao"])
+@pytest_twisted.ensureDeferred
+async def test_all_three_apis_give_the_same_product(emulator, database, api):
+    uri, name, db = database
+    ids = fresh_ids(8)
+    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids), api=api, country="ja")
+    assert crawler.stats.get_value("ali1688/products") == 8
+    for offer_id in ids:
+        doc = db.products.find_one({"_id": offer_id})
+        offer = CATALOGUE.offer(offer_id)
+        assert doc["source_api"] == api
+        assert doc["subject"] == offer.subject
+        assert [t["price"].to_decimal() for t in doc["price_tiers"]] == [Decimal(t.price_cents) / 100 for t in offer.tiers]
+        assert len(doc["skus"]) == len(offer.skus)
+        assert all(image.startswith("https://") for image in doc["images"])
+        if api == "crossborder":
+            assert doc["language"] == "ja"
+            assert doc["subject_trans"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_faults_expiring_tokens_and_quota(database):
+    uri, name, db = database
+    ids = fresh_ids(150)
+    with gateway_emulator("--seed", str(SEED), "--token-ttl", "2", "--qps", "20", "--fault-5xx", "0.1",
+                          "--fault-throttle", "0.1", "--fault-malformed", "0.1") as service:
+        crawler = await run_crawl(crawl_settings(service.url, uri, name, ALI1688_QPS=20), ids=",".join(ids))
+        seen = sandbox_stats(service.url)
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "finished"
+    assert_every_input_accounted(db, ids)
+    assert seen["signature_failures"] == 0
+    assert seen["max_per_second"] <= 20
+    assert stats["ali1688/retry/count"] > 0
+    assert stats["ali1688/token/refresh"] >= 3  # ~8 s of crawling with 2-second tokens
+    # with 6 retries and 30% faults, nearly everything heals
+    assert db.products.count_documents({}) >= 145
+
+
+@pytest_twisted.ensureDeferred
+async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
+    uri, name, db = database
+    ids = fresh_ids(10)
+    missing = fresh_missing(2)
+    junk = ["not-an-id", "12345", "https://example.com/offer/610784549587.html"]
+    lines = ["# a comment", "", *ids, f"https://detail.1688.com/offer/{ids[0]}.html", ids[1] + "  # again",
+             *junk, *missing]
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = sandbox_stats(emulator)["served"]
+    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids_file=str(path))
+    stats = crawler.stats.get_stats()
+    assert stats["ali1688/input/total"] == len(ids) + 2 + len(junk) + len(missing)
+    assert sandbox_stats(emulator)["served"] - before == len(ids) + len(missing)  # duplicates fetched once
+    assert_every_input_accounted(db, [*ids, *junk, *missing])
+    for text in junk:
+        assert db.failures.find_one({"_id": text})["reason"] == "invalid_reference"
+    for offer_id in missing:
+        failure = db.failures.find_one({"_id": offer_id})
+        assert failure["reason"] == "business_failure"
+        assert failure["error_code"] == "500_004"
+        assert failure["attempts"] == 1
+    assert stats["dupefilter/filtered"] == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_rerun_is_idempotent_and_clears_healed_failures(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(12)
+    sandbox_post(emulator, "/_sandbox/faults", {"script": [{"kind": "isp", "times": 3}]})
+    settings = crawl_settings(emulator, uri, name, ALI1688_RETRY_TIMES=0, CONCURRENT_REQUESTS=1)
+    await run_crawl(settings, ids=",".join(ids))
+    failed = {doc["_id"]: doc for doc in db.failures.find()}
+    assert len(failed) == 3 and all(doc["reason"] == "gave_up" for doc in failed.values())
+    assert all(doc["error_code"] == "gw.ISPInvokeError" or doc["error_code"].startswith("gw.ISP")
+               for doc in failed.values())
+    first_seen = {doc["_id"]: doc["first_seen_at"] for doc in db.products.find()}
+    await run_crawl(settings, ids=",".join(ids))
+    assert db.products.count_documents({}) == 12
+    assert db.failures.count_documents({}) == 0
+    for doc in db.products.find({"_id": {"$in": list(first_seen)}}):
+        assert doc["first_seen_at"] == first_seen[doc["_id"]]
+
+
+def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
+        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
+    }
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value}
+
+
+def assert_no_secret(output: str) -> None:
+    for secret in (DEMO_APP_SECRET, DEMO_REFRESH_TOKEN, "wrong-secret-value"):
+        assert secret not in output
+
+
+@pytest.mark.parametrize("with_access_token", [False, True], ids=["at-token-endpoint", "at-api-call"])
+def test_wrong_secret_stops_fast_with_a_clear_line(emulator, database, with_access_token):
+    uri, name, db = database
+    ids = fresh_ids(200)
+    overrides = {"ALI1688_APP_SECRET": "wrong-secret-value"}
+    if with_access_token:  # a valid token: the wrong secret shows only in the signature
+        token = TokenClient(emulator, DEMO_APP_KEY, DEMO_APP_SECRET).refresh(DEMO_REFRESH_TOKEN)
+        overrides["ALI1688_ACCESS_TOKEN"] = token.access_token
+    before = sandbox_stats(emulator)
+    done = scrapy_crawl(crawl_env(emulator, uri, name, **overrides), "-a", "ids=" + ",".join(ids))
+    output = done.stdout + done.stderr
+    after = sandbox_stats(emulator)
+    assert done.returncode == 2, output[-3000:]
+    assert output.count("stopping the crawl") == 1
+    line = next(line for line in output.splitlines() if "stopping the crawl" in line)
+    assert "ALI1688_APP_SECRET" in line
+    assert "Traceback" not in output
+    assert_no_secret(output)
+    if with_access_token:
+        assert token.access_token not in output
+        refused = after["signature_failures"] - before["signature_failures"]
+        assert 1 <= refused <= 40  # stopped at once, not after 200 calls
+        assert "gw.SignatureInvalid" in line
+    else:
+        assert "invalid_client" in line
+    assert after["served"] == before["served"]
+    assert db.products.count_documents({}) == 0
+
+
+def test_missing_credentials(emulator, database):
+    uri, name, _ = database
+    done = scrapy_crawl(crawl_env(emulator, uri, name, ALI1688_APP_SECRET="", ALI1688_REFRESH_TOKEN=""),
+                        "-a", "ids=610784549587")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert "missing credentials: set ALI1688_APP_SECRET, ALI1688_REFRESH_TOKEN" in output
+    assert "Traceback" not in output
+
+
+def test_gateway_that_does_not_answer(database):
+    uri, name, _ = database
+    closed = f"http://127.0.0.1:{free_port()}/openapi"
+    done = scrapy_crawl(crawl_env(closed, uri, name), "-a", "ids=610784549587")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert f"cannot get an access token from {closed}" in output
+    assert "Traceback" not in output
+    assert_no_secret(output)
+
+
+def test_mongo_unreachable_stops_before_any_call(emulator):
+    closed = f"mongodb://127.0.0.1:{free_port()}"
+    before = sandbox_stats(emulator)["served"]
+    done = scrapy_crawl(crawl_env(emulator, closed, "x"), "-a", "ids=" + ",".join(fresh_ids(5)))
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert f"MongoDB at {closed} cannot be reached" in output
+    assert "Traceback" not in output
+    assert sandbox_stats(emulator)["served"] == before
