@@ -21,4 +21,4 @@ test: lint
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m ali1688spider.demo
+	$(PY) -m ali1688spider.demo $(ARGS)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from scrapy import signals
@@ -25,10 +27,12 @@ def _duration(seconds: float) -> str:
 
 class CrawlProgress:
     """Logs done / total, rate and ETA every ``ALI1688_PROGRESS_INTERVAL`` seconds, and a summary
-    (fetched, failed by reason, retried, token refreshes, elapsed, rate) when the spider closes."""
+    (fetched, failed by reason, retried, token refreshes, elapsed, rate) when the spider closes;
+    with ``ALI1688_STATS_FILE`` the final stats are also written there as JSON."""
 
-    def __init__(self, crawler: Crawler, interval: float) -> None:
+    def __init__(self, crawler: Crawler, interval: float, stats_file: str | None = None) -> None:
         self.crawler = crawler
+        self.stats_file = stats_file
         self.stats = crawler.stats
         self.interval = interval
         self.started = time.monotonic()
@@ -41,7 +45,7 @@ class CrawlProgress:
         interval = crawler.settings.getfloat("ALI1688_PROGRESS_INTERVAL", 30.0)
         if interval <= 0:
             raise NotConfigured
-        return cls(crawler, interval)
+        return cls(crawler, interval, crawler.settings.get("ALI1688_STATS_FILE"))
 
     def _get(self, key: str) -> int:
         return int(self.stats.get_value(key, 0) or 0)  # type: ignore[union-attr]
@@ -97,3 +101,7 @@ class CrawlProgress:
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "
             "finish reason %(finish_reason)s", summary,
         )
+        if self.stats_file:
+            stats = self.stats.get_stats()  # type: ignore[union-attr]
+            stats["finish_reason"] = reason
+            Path(self.stats_file).write_text(json.dumps(stats, default=str, indent=1, sort_keys=True))

@@ -110,6 +110,9 @@ class GatewayAuthMiddleware:
         request.meta[GENERATION] = self.tokens.refreshes
         sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
         self.stats.inc_value("ali1688/request/sent")
+        now = time.time()
+        self.stats.min_value("ali1688/request/first_at", now)
+        self.stats.max_value("ali1688/request/last_at", now)
         return None
 
     def process_response(self, request: Request, response: Response) -> Response:
@@ -223,7 +226,7 @@ class GatewayResponseMiddleware:
         if retry is not None:
             attempt = retry.meta["retry_times"]
             base = self.backoff_base * (2 if outcome is Outcome.THROTTLE else 1)
-            delay = min(self.backoff_max, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+            delay = min(self.backoff_max, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             retry.meta[NOT_BEFORE] = time.time() + delay
         return retry
 

@@ -8,8 +8,8 @@ listens to the one signal.
 from __future__ import annotations
 
 import asyncio
-import logging
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any

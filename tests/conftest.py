@@ -18,12 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -37,7 +36,7 @@ START_TIMEOUT = 20.0
 class SandboxProcess:
     """A running ``python -m ali1688spider.sandbox`` and small urllib helpers for its controls."""
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log: IO[bytes], flags: list[str]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path, flags: list[str]) -> None:
         self.process = process
         self.url = url
         self.base = url.rsplit("/openapi", 1)[0]
@@ -45,7 +44,7 @@ class SandboxProcess:
         self.app_key = _flag_value(flags, "--app-key", DEMO_APP_KEY)
         self.app_secret = _flag_value(flags, "--app-secret", DEMO_APP_SECRET)
         self.refresh_token = _flag_value(flags, "--refresh-token", DEMO_REFRESH_TOKEN)
-        self._log = log
+        self.log_path = log_path  # the emulator's stderr
 
     def __repr__(self) -> str:
         return f"<SandboxProcess {self.url} pid={self.process.pid}>"
@@ -102,7 +101,6 @@ class SandboxProcess:
                 self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
-        self._log.close()
         return int(self.process.returncode)
 
 
@@ -137,9 +135,12 @@ def start_sandbox(flags: list[str], log_path: Path) -> SandboxProcess:
     """Start the emulator on a free port and wait for the first stdout line (its URL)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    log = open(log_path, "wb")  # noqa: SIM115 (closed by SandboxProcess.stop)
     command = [sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", *flags]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log_fd)
+    finally:
+        os.close(log_fd)  # the child keeps its own copy
     assert process.stdout is not None
     line = b""
     with selectors.DefaultSelector() as selector:
@@ -154,10 +155,10 @@ def start_sandbox(flags: list[str], log_path: Path) -> SandboxProcess:
             line += chunk
     url = next((word for word in line.decode().split() if word.startswith("http://")), "")
     if not url.endswith("/openapi"):
-        sandbox = SandboxProcess(process, "", log, flags)
+        sandbox = SandboxProcess(process, "", log_path, flags)
         sandbox.stop()
         raise RuntimeError(f"the emulator did not start ({line!r}); see {log_path}")
-    return SandboxProcess(process, url, log, flags)
+    return SandboxProcess(process, url, log_path, flags)
 
 
 @pytest.fixture(scope="session")

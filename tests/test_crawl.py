@@ -100,7 +100,8 @@ async def test_all_three_apis_give_the_same_product(emulator, database, api):
         offer = CATALOGUE.offer(offer_id)
         assert doc["source_api"] == api
         assert doc["subject"] == offer.subject
-        assert [t["price"].to_decimal() for t in doc["price_tiers"]] == [Decimal(t.price_cents) / 100 for t in offer.tiers]
+        expected = [Decimal(t.price_cents) / 100 for t in offer.tiers]
+        assert [t["price"].to_decimal() for t in doc["price_tiers"]] == expected
         assert len(doc["skus"]) == len(offer.skus)
         assert all(image.startswith("https://") for image in doc["images"])
         if api == "crossborder":
@@ -246,3 +247,23 @@ def test_mongo_unreachable_stops_before_any_call(emulator):
     assert f"MongoDB at {closed} cannot be reached" in output
     assert "Traceback" not in output
     assert sandbox_stats(emulator)["served"] == before
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, database, tmp_path):
+    uri, name, db = database
+    ids = fresh_ids(10)
+    cache = tmp_path / "httpcache"
+    settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(cache))
+    crawler = await run_crawl(settings, ids=",".join(ids))
+    token = crawler.ali1688_tokens.token.access_token
+    stored = b"".join(path.read_bytes() for path in cache.rglob("*") if path.is_file())
+    assert stored and b"productID" in stored
+    for secret in (token.encode(), b"_aop_signature", b"access_token", DEMO_APP_SECRET.encode()):
+        assert secret not in stored
+    before = sandbox_stats(emulator)["requests"]
+    again = await run_crawl(settings, ids=",".join(ids))
+    assert sandbox_stats(emulator)["requests"] - before <= 1  # at most the token grant, no API call
+    assert again.stats.get_value("ali1688/products") == 10
+    assert again.stats.get_value("ali1688/request/sent") is None
+    assert again.stats.get_value("httpcache/hit") == 10

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
@@ -75,7 +75,7 @@ class Token:
             f"access token {mask(self.access_token)} expires {_when(self.expires_at, now)}",
         ]
         if self.refresh_token:
-            expiry = _when(self.refresh_token_expires_at, now) if self.refresh_token_expires_at else "at an unknown time"
+            expiry = _when(self.refresh_token_expires_at, now)
             lines.append(f"refresh token {mask(self.refresh_token)} expires {expiry}")
         return "\n".join(lines)
 
@@ -91,7 +91,7 @@ class Token:
 def _when(epoch: float | None, now: float) -> str:
     if epoch is None:
         return "at an unknown time"
-    moment = datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    moment = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
     left = epoch - now
     return f"at {moment} ({'in ' + _span(left) if left >= 0 else _span(-left) + ' ago'})"
 
@@ -156,7 +156,9 @@ class FileTokenStore:
 # -- the client --------------------------------------------------------------------------------
 
 def urllib_transport(url: str, form: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
-    request = urllib.request.Request(
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    request = urllib.request.Request(  # noqa: S310 (checked just above)
         url, data=urlencode(form).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
     )
@@ -249,7 +251,7 @@ class TokenClient:
         if not access:
             raise TokenError("bad_reply", "the token endpoint answered without an access_token", permanent=False)
         try:
-            expires_in = float(reply.get("expires_in") or 36000)
+            expires_in = float(str(reply.get("expires_in") or 36000))
             timeout = reply.get("refresh_token_timeout")
             refresh_expires = parse_1688_time(str(timeout)).timestamp() if timeout else None
         except ValueError as exc:

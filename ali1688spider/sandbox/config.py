@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-#: App key, app secret and refresh token the emulator accepts unless told otherwise.
+#: App key, app secret and refresh token the emulator accepts unless told otherwise (they open
+#: the loopback emulator only).
 DEMO_APP_KEY = "1000000"
-DEMO_APP_SECRET = "sandbox-secret"  # noqa: S105 (opens the loopback emulator only)
-DEMO_REFRESH_TOKEN = "sandbox-refresh-token"  # noqa: S105
+DEMO_APP_SECRET = "sandbox-secret"
+DEMO_REFRESH_TOKEN = "sandbox-refresh-token"
 
 #: Identity of the (single) authorised 1688 member, as the token endpoint reports it.
 DEMO_ALI_ID = "2379510033"

@@ -43,8 +43,8 @@ _ISP_MESSAGES = {
 _5XX_BODIES = (
     (b"", "text/plain"),
     (b"502 Bad Gateway", "text/plain"),
-    (b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><center>"
-     b"<h1>503 Service Temporarily Unavailable</h1></center><hr><center>Tengine</center></body></html>",
+    ((b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><center>"
+      b"<h1>503 Service Temporarily Unavailable</h1></center><hr><center>Tengine</center></body></html>"),
      "text/html"),
 )
 
@@ -65,13 +65,13 @@ class ScriptedFault:
 
 
 def parse_script(data: Any) -> list[ScriptedFault]:
-    """Validate a ``{"script": [...]}`` document; ``ValueError`` says what is wrong."""
+    """Validate a ``{"script": [...]}`` document; ``ValueError``/``TypeError`` say what is wrong."""
     if not isinstance(data, dict) or not isinstance(data.get("script"), list):
-        raise ValueError('expected {"script": [{"kind": ...}, ...]}')
+        raise TypeError('expected {"script": [{"kind": ...}, ...]}')
     faults: list[ScriptedFault] = []
     for entry in data["script"]:
         if not isinstance(entry, dict):
-            raise ValueError("each script entry must be an object")
+            raise TypeError("each script entry must be an object")
         unknown = set(entry) - {"kind", "api", "times", "status", "code", "ms"}
         if unknown:
             raise ValueError(f"unknown script keys: {sorted(unknown)}")
@@ -87,7 +87,7 @@ def parse_script(data: Any) -> list[ScriptedFault]:
             raise ValueError("ms must be a non-negative number")
         api, code = entry.get("api"), entry.get("code")
         if not isinstance(api, str | None) or not isinstance(code, str | None):
-            raise ValueError("api and code must be strings")
+            raise TypeError("api and code must be strings")
         faults.append(ScriptedFault(kind, api, times, status, code, ms))
     return faults
 

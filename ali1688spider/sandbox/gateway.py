@@ -155,9 +155,8 @@ class Gateway:
         if isinstance(target, str):
             return gateway_error(400, "gw.ParamMissing", target, request_id)
         offer_id, country = target
-        if self.config.usage_limit:
-            if self.usage >= self.config.usage_limit:
-                return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
+        if self.config.usage_limit and self.usage >= self.config.usage_limit:
+            return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
         self.usage += 1
 
         def product() -> Reply:

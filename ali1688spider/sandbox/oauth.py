@@ -14,10 +14,9 @@ from .replies import Reply, oauth_error, unauthorized
 from .tokens import Grant, TokenRegistry
 from .views import dumps
 
-# API names, not secrets:
-GET_TOKEN = "getToken"  # noqa: S105
-POSTPONE_TOKEN = "postponeToken"  # noqa: S105
-TOKEN_NAMESPACE = "system.oauth2"  # noqa: S105
+GET_TOKEN = "getToken"
+POSTPONE_TOKEN = "postponeToken"
+TOKEN_NAMESPACE = "system.oauth2"
 
 
 def _owner() -> dict[str, str]:

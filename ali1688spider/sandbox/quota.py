@@ -45,22 +45,19 @@ class Quota:
         if second != meter.second:
             meter.second, meter.arrived, meter.admitted = second, 0, 0
         meter.arrived += 1
-        if meter.arrived > meter.peak_second:
-            meter.peak_second = meter.arrived
+        meter.peak_second = max(meter.peak_second, meter.arrived)
 
         now = self._clock()
         window = meter.window
         window.append(now)
         while now - window[0] >= 1.0:
             window.popleft()
-        if len(window) > meter.peak_sliding:
-            meter.peak_sliding = len(window)
+        meter.peak_sliding = max(meter.peak_sliding, len(window))
 
         if self.qps and meter.arrived > self.qps:
             return False
         meter.admitted += 1
-        if meter.admitted > meter.peak_admitted:
-            meter.peak_admitted = meter.admitted
+        meter.peak_admitted = max(meter.peak_admitted, meter.admitted)
         return True
 
     def peaks(self) -> dict[str, int]:

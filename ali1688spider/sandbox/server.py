@@ -98,7 +98,7 @@ async def _add_faults(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     try:
         faults = parse_script(await request.json())
-    except ValueError as exc:  # includes invalid JSON
+    except (ValueError, TypeError) as exc:  # ValueError includes invalid JSON
         return _json({"error": str(exc)}, status=400)
     gateway.faults.add(faults)
     return _json({"ok": True, "pending": len(gateway.faults.pending())})

@@ -26,7 +26,6 @@ from ..middlewares import RESULT, attempts_of
 from ..outcomes import FailureRecord, is_stopping, record_failure
 from ..requests import META, api_request
 
-
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 
 

@@ -1,0 +1,619 @@
+"""The gateway emulator against PROTOCOL.md, with the client's own signing and classifier.
+
+Every row of PROTOCOL.md §4 is triggered on a real emulator process and classified with
+:func:`ali1688spider.aop.classify.classify_response`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_APIS, PRODUCT_GET, ApiSpec
+from ali1688spider.aop.classify import MALFORMED_BODY, Classification, Outcome, classify_response
+from ali1688spider.aop.signing import encode_params, sign
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.sandbox.views import ProductBodies
+
+if TYPE_CHECKING:
+    from tests.conftest import SandboxProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_SEED = 1688  # the seed of the ``sandbox`` fixture
+CATALOGUE = Catalogue(SANDBOX_SEED)
+IDS = CATALOGUE.offer_ids(40, start=610_000_000_000)
+MISSING = CATALOGUE.missing_ids(3, start=610_000_000_000)
+UNKNOWN_API = ApiSpec(key="nothing", namespace="com.alibaba.product", name="alibaba.product.nothing")
+FORM = "application/x-www-form-urlencoded"
+
+Reply = tuple[int, bytes]
+
+
+# -- talking to the emulator -------------------------------------------------------------------
+
+def http_call(url: str, form: Mapping[str, str] | None = None, *, timeout: float = 5) -> Reply:
+    """POST a form (or GET without one); any HTTP status comes back as ``(status, body)``."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": FORM} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def api_call(
+    sandbox: SandboxProcess, api: ApiSpec, params: Mapping[str, object], *, token: str | None,
+    secret: str = DEMO_APP_SECRET, app_key: str = DEMO_APP_KEY, signed: bool = True,
+    timestamp: str | None = None, timeout: float = 5,
+) -> Reply:
+    """A call signed like the client signs it: ``access_token`` and ``_aop_timestamp`` included."""
+    path = api.url_path(app_key)
+    sent = encode_params({
+        **params, "access_token": token,
+        "_aop_timestamp": timestamp if timestamp is not None else str(int(time.time() * 1000)),
+    })
+    if signed:
+        sent["_aop_signature"] = sign(path, sent, secret)
+    return http_call(f"{sandbox.url}/{path}", sent, timeout=timeout)
+
+
+def product_call(sandbox: SandboxProcess, token: str, offer_id: int, api: ApiSpec = PRODUCT_GET) -> Reply:
+    return api_call(sandbox, api, api.params_for(str(offer_id)), token=token)
+
+
+def token_call(sandbox: SandboxProcess, form: Mapping[str, str], protocol: str = "http",
+               name: str = "getToken") -> Reply:
+    return http_call(f"{sandbox.url}/{protocol}/1/system.oauth2/{name}/{sandbox.app_key}", form)
+
+
+def refresh_form(sandbox: SandboxProcess, **changes: str) -> dict[str, str]:
+    form = {"grant_type": "refresh_token", "client_id": sandbox.app_key, "client_secret": sandbox.app_secret,
+            "refresh_token": sandbox.refresh_token}
+    form.update(changes)
+    return form
+
+
+def classified(reply: Reply, outcome: Outcome, code: str | None = None, api: ApiSpec | None = None,
+               status: int | None = None) -> Classification:
+    result = classify_response(reply[0], reply[1], api)
+    assert result.outcome is outcome, (result, reply[1][:300])
+    if code is not None:
+        assert result.error_code == code, result
+    if status is not None:
+        assert reply[0] == status
+    return result
+
+
+@pytest.fixture(scope="module")
+def token(sandbox: SandboxProcess) -> str:
+    return sandbox.access_token()
+
+
+# -- the happy path ----------------------------------------------------------------------------
+
+def test_signed_product_get_answers_the_product(sandbox: SandboxProcess, token: str) -> None:
+    reply = product_call(sandbox, token, IDS[0])
+    assert reply[0] == 200
+    result = classified(reply, Outcome.OK, api=PRODUCT_GET)
+    info = result.payload["productInfo"]
+    assert info["productID"] == IDS[0]
+    assert info["subject"] == CATALOGUE.offer(IDS[0]).subject  # type: ignore[union-attr]
+    assert result.payload["bizGroupInfos"] == []
+    assert re.fullmatch(r"\d{17}\+0800", result.payload["createTime"])
+
+
+@pytest.mark.parametrize("api", list(PRODUCT_APIS.values()), ids=list(PRODUCT_APIS))
+def test_every_product_api_serves_the_catalogue_bytes(sandbox: SandboxProcess, token: str, api: ApiSpec) -> None:
+    reply = product_call(sandbox, token, IDS[1], api)
+    classified(reply, Outcome.OK, api=api)
+    country = "en" if api is CROSSBORDER else ""
+    assert reply[1] == ProductBodies(CATALOGUE).body(api.key, IDS[1], country)[0]
+
+
+def test_parameters_from_query_string_and_form_are_merged(sandbox: SandboxProcess, token: str) -> None:
+    path = PRODUCT_GET.url_path(DEMO_APP_KEY)
+    sent = encode_params({"productID": IDS[2], "webSite": "1688", "access_token": token,
+                          "_aop_timestamp": int(time.time() * 1000)})
+    sent["_aop_signature"] = sign(path, sent, DEMO_APP_SECRET)
+    query = urllib.parse.urlencode({"productID": sent.pop("productID"), "webSite": sent.pop("webSite")})
+    classified(http_call(f"{sandbox.url}/{path}?{query}", sent), Outcome.OK, api=PRODUCT_GET)
+
+
+@pytest.mark.parametrize("api", list(PRODUCT_APIS.values()), ids=list(PRODUCT_APIS))
+@pytest.mark.parametrize("offer_id", [MISSING[0], 12345], ids=["missing", "too-short"])
+def test_unknown_offer_is_a_business_failure(sandbox: SandboxProcess, token: str, api: ApiSpec,
+                                             offer_id: int) -> None:
+    reply = product_call(sandbox, token, offer_id, api)
+    result = classified(reply, Outcome.BUSINESS, api=api, status=200)
+    assert result.error_code in {"500_004", "SP0056", "OFFER_NOT_FOUND"}
+    assert "商品不存在" in result.message
+
+
+# -- PROTOCOL.md §4, row by row ----------------------------------------------------------------
+
+def test_unknown_app_key_is_fatal(sandbox: SandboxProcess, token: str) -> None:
+    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, app_key="999999")
+    result = classified(reply, Outcome.FATAL, "gw.AppKeyNotFound", status=400)
+    assert result.request_id
+
+
+def test_missing_app_key_is_fatal(sandbox: SandboxProcess) -> None:
+    reply = http_call(f"{sandbox.url}/param2/1/com.alibaba.product/alibaba.product.get", {"productID": "1"})
+    classified(reply, Outcome.FATAL, "gw.AppKeyMissing", status=400)
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        ({"signed": False}, "gw.SignatureMissing"),
+        ({"secret": "not-the-secret"}, "gw.SignatureInvalid"),
+        ({"timestamp": "17000000000"}, "gw.SignatureInvalid"),  # 11 digits: seconds, not milliseconds
+    ],
+    ids=["missing", "wrong-secret", "bad-timestamp"],
+)
+def test_signature_problems_are_fatal(sandbox: SandboxProcess, token: str, options: dict[str, Any],
+                                      code: str) -> None:
+    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, **options)
+    classified(reply, Outcome.FATAL, code, status=400)
+
+
+def test_signature_covers_what_was_sent(sandbox: SandboxProcess, token: str) -> None:
+    path = PRODUCT_GET.url_path(DEMO_APP_KEY)
+    sent = encode_params({"productID": IDS[0], "webSite": "1688", "access_token": token})
+    sent["_aop_signature"] = sign(path, sent, DEMO_APP_SECRET)
+    sent["productID"] = str(IDS[1])  # changed after signing
+    classified(http_call(f"{sandbox.url}/{path}", sent), Outcome.FATAL, "gw.SignatureInvalid")
+
+
+@pytest.mark.parametrize("token_value", [None, "00000000-0000-4000-8000-000000000000"], ids=["missing", "unknown"])
+def test_missing_or_unknown_token_is_401(sandbox: SandboxProcess, token_value: str | None) -> None:
+    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token_value)
+    classified(reply, Outcome.TOKEN, "401", status=401)
+    body = json.loads(reply[1])
+    assert set(body) == {"error_code", "error_message", "request_id"}
+    assert body["error_message"] == "Request need user authorized"
+
+
+def test_expired_token_is_401_and_a_refresh_heals(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    short = sandbox_factory(token_ttl=1)
+    first = short.access_token()
+    second = short.access_token()
+    for value in (first, second):  # a newer token does not end an older one
+        classified(product_call(short, value, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    time.sleep(1.1)
+    classified(product_call(short, first, IDS[0]), Outcome.TOKEN, "401", status=401)
+    classified(product_call(short, short.access_token(), IDS[0]), Outcome.OK, api=PRODUCT_GET)
+
+
+def test_denied_api_is_fatal_after_the_token_check(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    denied = sandbox_factory(deny_api=["alibaba.product.get"])
+    token = denied.access_token()
+    classified(product_call(denied, "not-a-token", IDS[0]), Outcome.TOKEN, "401")
+    classified(product_call(denied, token, IDS[0]), Outcome.FATAL, "gw.APIACLDecline", status=400)
+    classified(product_call(denied, token, IDS[0], FENXIAO), Outcome.OK, api=FENXIAO)
+
+
+def test_unknown_api_is_fatal(sandbox: SandboxProcess, token: str) -> None:
+    reply = api_call(sandbox, UNKNOWN_API, {"productID": IDS[0]}, token=token)
+    classified(reply, Outcome.FATAL, "gw.APIUnsupported", status=400)
+
+
+@pytest.mark.parametrize(
+    ("api", "params"),
+    [
+        (PRODUCT_GET, {"webSite": "1688"}),
+        (PRODUCT_GET, {"productID": "abc", "webSite": "1688"}),
+        (CROSSBORDER, {}),
+        (CROSSBORDER, {"offerDetailParam": {"country": "en"}}),
+        (CROSSBORDER, {"offerDetailParam": "not json"}),
+        (FENXIAO, {}),
+    ],
+    ids=["productID", "productID-not-a-number", "offerDetailParam", "offerId-in-json", "json", "offerId"],
+)
+def test_missing_parameter_is_a_failure_of_the_item(sandbox: SandboxProcess, token: str, api: ApiSpec,
+                                                    params: dict[str, object]) -> None:
+    classified(api_call(sandbox, api, params, token=token), Outcome.BUSINESS, "gw.ParamMissing", status=400)
+
+
+def test_real_quota_excess_is_throttled(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    limited = sandbox_factory(qps=5)
+    token = limited.access_token()
+    started = time.time()
+    replies = [product_call(limited, token, IDS[i % len(IDS)]) for i in range(30)]
+    seconds_touched = int(time.time()) - int(started) + 1
+    throttled = [r for r in replies if r[0] != 200]
+    assert 0 < len(throttled) and len(replies) - len(throttled) <= 5 * seconds_touched
+    for reply in throttled:
+        classified(reply, Outcome.THROTTLE, "gw.QosAppFrequencyLimit", status=400)
+    stats = limited.stats()
+    assert stats["arrivals"] == 30
+    assert stats["throttled"] == len(throttled)
+    assert stats["served"] == 30 - len(throttled)
+    assert stats["max_admitted_per_second"] <= 5
+    assert stats["max_per_second"] > 5  # arrivals: what the client sent
+    assert stats["by_outcome"]["gw.QosAppFrequencyLimit"] == len(throttled)
+
+    # A client that paces itself below the quota is never throttled, in any window.
+    limited.reset()
+    for i in range(8):
+        classified(product_call(limited, token, IDS[i]), Outcome.OK, api=PRODUCT_GET)
+        time.sleep(0.25)
+    stats = limited.stats()
+    assert stats["throttled"] == 0
+    assert stats["max_per_second"] <= 5
+    assert stats["max_per_sliding_second"] <= 5
+
+
+def test_unsigned_calls_do_not_count_against_the_quota(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    limited = sandbox_factory(qps=2)
+    token = limited.access_token()
+    for _ in range(5):
+        api_call(limited, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, signed=False)
+    classified(product_call(limited, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    assert limited.stats()["arrivals"] == 1
+
+
+@pytest.mark.parametrize(("kind", "status"), [("throttle", 400), ("throttle200", 200)])
+def test_scripted_throttle(sandbox: SandboxProcess, token: str, kind: str, status: int) -> None:
+    sandbox.reset()
+    sandbox.script([{"kind": kind, "api": "alibaba.product.get"}])
+    result = classified(product_call(sandbox, token, IDS[0]), Outcome.THROTTLE, status=status)
+    assert result.error_code in {"gw.QosAppFrequencyLimit", "gw.QosApiFrequencyLimit", "gw.QosRequestLimit"}
+    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)  # used up
+    assert sandbox.stats()["faults"] == {kind: 1}
+
+
+def test_used_up_usage_is_fatal(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    metered = sandbox_factory(usage_limit=3)
+    token = metered.access_token()
+    for offer_id in (IDS[0], IDS[1], MISSING[0]):  # a business failure is a served call too
+        assert product_call(metered, token, offer_id)[0] == 200
+    classified(product_call(metered, token, IDS[2]), Outcome.FATAL, "gw.NoUsageLeftError", status=400)
+    assert metered.stats()["usage"] == 3
+
+
+@pytest.mark.parametrize("status", [500, 200])
+@pytest.mark.parametrize("code", ["gw.ISPInvokeError", "gw.ISPConnectError", "gw.ISPInvokeTimeout"])
+def test_scripted_backend_failure_is_transient(sandbox: SandboxProcess, token: str, code: str, status: int) -> None:
+    sandbox.script([{"kind": "isp", "code": code, "status": status}])
+    classified(product_call(sandbox, token, IDS[0]), Outcome.TRANSIENT, code, status=status)
+
+
+def test_random_isp_faults_are_mostly_500(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.reset()  # restarts the fault draw from the seed: the statuses below are reproducible
+    sandbox.script([{"kind": "isp", "times": 10}])
+    statuses = [product_call(sandbox, token, IDS[0])[0] for _ in range(10)]
+    assert set(statuses) <= {500, 200} and statuses.count(500) >= 5
+
+
+def test_scripted_5xx_is_transient(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.script([{"kind": "5xx", "times": 6}])
+    for _ in range(6):
+        reply = product_call(sandbox, token, IDS[0])
+        assert reply[0] in (502, 503)
+        assert not reply[1].startswith(b"{")
+        classified(reply, Outcome.TRANSIENT)
+
+
+def test_malformed_json_is_transient(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.script([{"kind": "malformed", "times": 8}])
+    for offer_id in IDS[:8]:
+        classified(product_call(sandbox, token, offer_id), Outcome.TRANSIENT, MALFORMED_BODY, status=200)
+
+
+def test_slow_reply_is_late_but_whole(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.reset()
+    sandbox.script([{"kind": "slow", "ms": 400}, {"kind": "slow", "ms": 400}])
+    started = time.monotonic()
+    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    assert time.monotonic() - started >= 0.4
+    params = encode_params({**PRODUCT_GET.params_for(str(IDS[0])), "access_token": token})
+    params["_aop_signature"] = sign(PRODUCT_GET.url_path(DEMO_APP_KEY), params, DEMO_APP_SECRET)
+    with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
+        http_call(f"{sandbox.url}/{PRODUCT_GET.url_path(DEMO_APP_KEY)}", params, timeout=0.15)
+    assert sandbox.stats()["by_outcome"]["slow"] == 2
+
+
+def test_scripted_token_fault_is_401(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.script([{"kind": "token"}])
+    classified(product_call(sandbox, token, IDS[0]), Outcome.TOKEN, "401", status=401)
+    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+
+
+def test_scripted_faults_on_the_token_endpoint(sandbox: SandboxProcess) -> None:
+    sandbox.script([{"kind": "5xx", "api": "getToken"}, {"kind": "invalid_grant"}])
+    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.TRANSIENT)
+    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.FATAL, "invalid_grant", status=400)
+    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.OK)
+
+
+def test_faults_only_hit_calls_that_passed_every_check(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.reset()
+    sandbox.script([{"kind": "5xx"}])
+    classified(product_call(sandbox, "not-a-token", IDS[0]), Outcome.TOKEN, "401")
+    assert sandbox.get("/_sandbox/faults")["pending"]  # not used by the refused call
+    classified(product_call(sandbox, token, IDS[0]), Outcome.TRANSIENT)
+    assert sandbox.get("/_sandbox/faults")["pending"] == []
+
+
+def test_random_faults_by_rate(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    faulty = sandbox_factory(fault_5xx=0.15, fault_isp=0.15, fault_throttle=0.1, fault_throttle200=0.1,
+                             fault_malformed=0.1, fault_slow=0.1, slow_ms=5)
+    token = faulty.access_token()  # the token endpoint never gets random faults
+    outcomes = [classify_response(*product_call(faulty, token, IDS[i % 40]), PRODUCT_GET).outcome
+                for i in range(120)]
+    assert set(outcomes) == {Outcome.OK, Outcome.TRANSIENT, Outcome.THROTTLE}
+    stats = faulty.stats()
+    assert set(stats["faults"]) == {"5xx", "isp", "throttle", "throttle200", "malformed", "slow"}
+    assert 30 < sum(stats["faults"].values()) < 110  # 70 % on average
+    by_outcome = stats["by_outcome"]
+    assert stats["served"] == by_outcome["ok"] - 1 + by_outcome.get("slow", 0)  # - 1: the token grant
+    assert stats["throttled"] == 0  # injected throttles are faults, not quota refusals
+
+
+def test_bad_fault_script_is_refused(sandbox: SandboxProcess) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        sandbox.script([{"kind": "meteor"}])
+    caught.value.close()
+    assert caught.value.code == 400
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+def _timeout_moment(text: str) -> datetime:
+    assert re.fullmatch(r"\d{17}\+0800", text), text
+    return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone(timedelta(hours=8)))
+
+
+@pytest.mark.parametrize("protocol", ["http", "param2"])
+def test_refresh_grant_has_the_documented_shape(sandbox: SandboxProcess, protocol: str) -> None:
+    reply = token_call(sandbox, refresh_form(sandbox), protocol)
+    assert reply[0] == 200
+    classified(reply, Outcome.OK)
+    body = json.loads(reply[1])
+    assert set(body) == {"aliId", "resource_owner", "memberId", "expires_in", "access_token",
+                         "refresh_token_timeout"}  # no refresh_token for a refresh grant
+    assert all(isinstance(value, str) for value in body.values())
+    assert body["expires_in"] == "36000"
+    ahead = _timeout_moment(body["refresh_token_timeout"]) - datetime.now(UTC)
+    assert timedelta(days=170) < ahead < timedelta(days=190)
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "error"),
+    [
+        ({"client_secret": "wrong"}, 401, "invalid_client"),
+        ({"client_id": "999"}, 401, "invalid_client"),
+        ({"refresh_token": "never-issued"}, 400, "invalid_grant"),
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+    ],
+    ids=["secret", "client-id", "refresh-token", "grant-type"],
+)
+def test_refused_token_requests(sandbox: SandboxProcess, changes: dict[str, str], status: int, error: str) -> None:
+    classified(token_call(sandbox, refresh_form(sandbox, **changes)), Outcome.FATAL, error, status=status)
+
+
+def test_token_endpoint_checks_the_app_key(sandbox: SandboxProcess) -> None:
+    reply = http_call(f"{sandbox.url}/http/1/system.oauth2/getToken/999999", refresh_form(sandbox))
+    classified(reply, Outcome.FATAL, "gw.AppKeyNotFound", status=400)
+
+
+def _authorize(sandbox: SandboxProcess, redirect_uri: str, state: str) -> dict[str, str]:
+    host, port = urllib.parse.urlsplit(sandbox.base).netloc.split(":")
+    query = urllib.parse.urlencode({"client_id": sandbox.app_key, "site": "1688", "redirect_uri": redirect_uri,
+                                    "state": state})
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", f"/_sandbox/authorize?{query}")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 302
+        location = response.getheader("Location") or ""
+    finally:
+        connection.close()
+    assert location.startswith(redirect_uri)
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+
+
+def test_authorization_code_flow(sandbox: SandboxProcess) -> None:
+    redirect = "http://127.0.0.1:9/callback"
+    query = _authorize(sandbox, redirect, "opaque-42")
+    assert query["state"] == "opaque-42"
+    form = {"grant_type": "authorization_code", "need_refresh_token": "true", "client_id": sandbox.app_key,
+            "client_secret": sandbox.app_secret, "redirect_uri": redirect, "code": query["code"]}
+    reply = token_call(sandbox, form)
+    classified(reply, Outcome.OK, status=200)
+    body = json.loads(reply[1])
+    assert body["access_token"] and body["refresh_token"] and body["expires_in"] == "36000"
+    classified(product_call(sandbox, body["access_token"], IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    # the code is single-use; the new refresh token works for refresh grants
+    classified(token_call(sandbox, form), Outcome.FATAL, "invalid_grant", status=400)
+    classified(token_call(sandbox, refresh_form(sandbox, refresh_token=body["refresh_token"])), Outcome.OK)
+
+
+def test_postpone_token_issues_a_new_refresh_token(sandbox: SandboxProcess, token: str) -> None:
+    form = {"client_id": sandbox.app_key, "client_secret": sandbox.app_secret,
+            "refresh_token": DEMO_REFRESH_TOKEN, "access_token": token}
+    reply = token_call(sandbox, form, "param2", "postponeToken")
+    classified(reply, Outcome.OK, status=200)
+    body = json.loads(reply[1])
+    assert body["refresh_token"] != DEMO_REFRESH_TOKEN
+    _timeout_moment(body["refresh_token_timeout"])
+    for refresh_token in (body["refresh_token"], DEMO_REFRESH_TOKEN):  # the old one stays valid
+        classified(token_call(sandbox, refresh_form(sandbox, refresh_token=refresh_token)), Outcome.OK)
+    form["access_token"] = "not-a-token"
+    classified(token_call(sandbox, form, "param2", "postponeToken"), Outcome.TOKEN, "401")
+
+
+def test_revoked_tokens(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    revoked = sandbox_factory()
+    token = revoked.access_token()
+    revoked.revoke()
+    classified(token_call(revoked, refresh_form(revoked)), Outcome.FATAL, "invalid_grant", status=400)
+    classified(product_call(revoked, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    revoked.revoke(access_tokens=True)
+    classified(product_call(revoked, token, IDS[0]), Outcome.TOKEN, "401")
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+def test_stats_count_every_outcome(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.reset()
+    api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, secret="wrong")
+    product_call(sandbox, token, IDS[0])
+    product_call(sandbox, token, IDS[1], FENXIAO)
+    product_call(sandbox, token, MISSING[0])
+    token_call(sandbox, refresh_form(sandbox))
+    stats = sandbox.stats()
+    assert stats["requests"] == 5
+    assert stats["signature_failures"] == 1
+    assert stats["served"] == 3 and stats["arrivals"] == 3
+    assert stats["token_grants"] == 1
+    assert stats["by_outcome"] == {"gw.SignatureInvalid": 1, "ok": 3, "business_failure": 1}
+    assert stats["by_api"] == {"alibaba.product.get": 3, "alibaba.fenxiao.productInfo.get": 1, "getToken": 1}
+    assert stats["max_per_second"] <= 3 and stats["max_per_sliding_second"] <= 3
+    assert "app_secret" not in stats["config"] and DEMO_APP_SECRET not in json.dumps(stats)
+    sandbox.reset()
+    assert sandbox.stats()["requests"] == 0
+
+
+# -- the catalogue -----------------------------------------------------------------------------
+
+def test_catalogue_is_deterministic() -> None:
+    one, two, other = ProductBodies(Catalogue(7)), ProductBodies(Catalogue(7)), ProductBodies(Catalogue(8))
+    ids = Catalogue(7).offer_ids(20)
+    for api in ("product.get", "crossborder", "fenxiao"):
+        assert [one.body(api, i, "en") for i in ids] == [two.body(api, i, "en") for i in ids]
+    assert Catalogue(7).offer_ids(20) == ids
+    assert [one.body("product.get", i)[0] for i in ids] != [other.body("product.get", i)[0] for i in ids]
+
+
+def test_offer_ids_exist_and_missing_ids_do_not() -> None:
+    ids = CATALOGUE.offer_ids(500, start=10**8)
+    assert len(set(ids)) == 500 and all(CATALOGUE.exists(i) and 9 <= len(str(i)) <= 15 for i in ids)
+    missing = CATALOGUE.missing_ids(20)
+    assert len(set(missing)) == 20 and not any(CATALOGUE.exists(i) for i in missing)
+    assert all(CATALOGUE.offer(i) is None for i in missing)
+    for bad in ("abc", "12345", 10**15, -610784549587, "６１０７８４５４９５８７"):
+        assert not CATALOGUE.exists(bad)
+    share = sum(not CATALOGUE.exists(i) for i in range(10**11, 10**11 + 20000)) / 20000
+    assert 0.02 < share < 0.04
+
+
+def test_offers_look_real() -> None:
+    offers = [CATALOGUE.offer(i) for i in CATALOGUE.offer_ids(400)]
+    assert all(o is not None for o in offers)
+    statuses = {o.status for o in offers if o}
+    assert statuses == {"published", "expired", "auditing"}
+    assert {o.unit for o in offers if o} <= {"件", "个", "双", "套"}
+    sku_counts = {len(o.skus) for o in offers if o}
+    assert 0 in sku_counts and max(sku_counts) > 20
+    for offer in offers:
+        assert offer is not None
+        assert 1 <= len(offer.tiers) <= 6 and len(offer.skus) <= 50
+        quantities = [t.start_quantity for t in offer.tiers]
+        prices = [t.price_cents for t in offer.tiers]
+        assert quantities == sorted(set(quantities)) and prices == sorted(set(prices), reverse=True)
+        assert offer.min_order_quantity == quantities[0]
+        assert re.search(r"[\u4e00-\u9fff]", offer.subject)
+    assert {o.prices_as_text for o in offers if o} == {True, False}
+
+
+def _decimal_prices(node: Any, found: list[Decimal]) -> list[Decimal]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if "price" in key.lower() and not isinstance(value, (dict, list)):
+                found.append(Decimal(str(value)) if not isinstance(value, Decimal) else value)
+            _decimal_prices(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _decimal_prices(item, found)
+    return found
+
+
+def _view(api: str, offer_id: int) -> dict[str, Any]:
+    body, found = ProductBodies(CATALOGUE).body(api, offer_id, "ja")
+    assert found
+    data = json.loads(body, parse_float=Decimal)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("offer_id", IDS[:25])
+def test_the_three_views_of_one_offer_agree(offer_id: int) -> None:
+    get = _view("product.get", offer_id)["productInfo"]
+    cross = _view("crossborder", offer_id)["result"]["result"]
+    fen = _view("fenxiao", offer_id)["productInfo"]
+    assert get["subject"] == cross["subject"] == fen["subject"]
+    assert cross["subjectTrans"].startswith("[ja] ")
+    tiers = [(t["startQuantity"], Decimal(str(t["price"]))) for t in get["saleInfo"]["priceRanges"]]
+    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in cross["productSaleInfo"]["priceRangeList"]]
+    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in fen["productSaleInfo"]["priceRangeList"]]
+    assert len(get["skuInfos"]) == len(cross["productSkuInfos"]) == len(fen["productSkuInfos"])
+    for a, b, c in zip(get["skuInfos"], cross["productSkuInfos"], fen["productSkuInfos"], strict=True):
+        assert a["skuId"] == b["skuId"] == c["skuId"] and a["specId"] == b["specId"] == c["specId"]
+        assert Decimal(str(a["price"])) == Decimal(b["price"]) == Decimal(str(c["price"]))
+        assert isinstance(b["price"], str)
+    assert ["https://cbu01.alicdn.com/" + path for path in get["image"]["images"]] == cross["productImage"]["images"]
+    assert all(path.startswith("img/ibank/") for path in get["image"]["images"])
+    assert cross["productImage"]["images"] == fen["productImage"]["images"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cross["createDate"])
+    # money is exact: at most two decimals, never a float artefact
+    for view in (get, cross, fen):
+        prices = _decimal_prices(view, [])
+        assert prices and all(p > 0 and p.as_tuple().exponent >= -2 for p in prices), prices  # type: ignore[operator]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def test_first_line_is_the_url_and_sigterm_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    started = sandbox_factory("--host", "127.0.0.1", access_log=True)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/openapi", started.url)
+    assert started.stats()["requests"] == 0
+    token = started.access_token()
+    classified(product_call(started, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    assert started.stop() == 0
+    log = started.log_path.read_text()
+    assert "/alibaba.product.get/" in log  # the access log names the path ...
+    for secret in (token, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN):  # ... but never a credential
+        assert secret not in log
+
+
+def test_latency_and_timestamp_window(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    strict = sandbox_factory(latency_ms=150, max_timestamp_skew=60)
+    token = strict.access_token()
+    started = time.monotonic()
+    classified(product_call(strict, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    assert time.monotonic() - started >= 0.15
+    stale = str(int(time.time() * 1000) - 600_000)  # signed ten minutes ago
+    reply = api_call(strict, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, timestamp=stale)
+    classified(reply, Outcome.FATAL, "gw.SignatureInvalid", status=400)
+
+
+def test_sigint_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    assert sandbox_factory().stop(signal.SIGINT) == 0
+
+
+def test_bad_flag_is_refused() -> None:
+    done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", "--fault-isp", "2"], cwd=ROOT,
+                          check=False, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--fault-isp" in done.stderr and done.stdout == ""
