@@ -107,6 +107,8 @@ class GatewayAuthMiddleware:
         if waited:
             self.stats.inc_value("ali1688/quota/waited_ms", int(waited * 1000))
         token = await self.tokens.get()
+        if is_stopping(self.crawler):  # the crawl was stopped while this call waited
+            raise IgnoreRequest("the crawl is stopping")
         request.meta[GENERATION] = self.tokens.refreshes
         sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
         self.stats.inc_value("ali1688/request/sent")

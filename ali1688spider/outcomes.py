@@ -63,9 +63,8 @@ def fatal_stop(crawler: Any, code: str, message: str) -> None:
     logger.error("stopping the crawl: %s", message)
     engine = crawler.engine
     if engine is not None and engine.spider is not None:
-        asyncio.get_event_loop().call_soon(
-            lambda: asyncio.ensure_future(engine.close_spider_async(reason=FATAL_REASON))
-        )
+        # keep a reference: the event loop holds tasks only weakly
+        crawler.ali1688_stop_task = asyncio.ensure_future(engine.close_spider_async(reason=FATAL_REASON))
 
 
 def is_stopping(crawler: Any) -> bool:

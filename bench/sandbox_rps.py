@@ -48,7 +48,8 @@ def process_cpu_seconds(pid: int) -> float:
 def start_emulator(flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen([sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", "--seed", str(SEED),
-                                *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE)
+                                *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     line = process.stdout.readline().decode()
     url = next((word for word in line.split() if word.startswith("http://")), "")

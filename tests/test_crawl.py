@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 from decimal import Decimal
 
@@ -267,3 +268,53 @@ async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, datab
     assert again.stats.get_value("ali1688/products") == 10
     assert again.stats.get_value("ali1688/request/sent") is None
     assert again.stats.get_value("httpcache/hit") == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_many_401s_at_once_cause_one_refresh(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(40)
+    sandbox_post(emulator, "/_sandbox/reset")
+    sandbox_post(emulator, "/_sandbox/faults", {"script": [{"kind": "token", "times": 16}]})
+    crawler = await run_crawl(crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=32), ids=",".join(ids))
+    stats = crawler.stats.get_stats()
+    assert stats["ali1688/response/token"] == 16
+    assert stats["ali1688/retry/reason_count/token"] >= 8
+    assert_every_input_accounted(db, ids)
+    # a call that meets a 401 again right after the refresh gives up (a token that fails twice is broken)
+    assert all(doc["error_code"] == "401" for doc in db.failures.find())
+    assert db.products.count_documents({}) >= 40 - 8
+    grants = sandbox_stats(emulator)["token_grants"]
+    assert grants == stats["ali1688/token/refresh"]
+    assert grants <= 3  # the start, then one per wave of 401s — not one per 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_error_codes_are_recorded_not_retried(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(3)
+    sandbox_post(emulator, "/_sandbox/faults",
+                 {"script": [{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": 1}]})
+    await run_crawl(crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=1), ids=",".join(ids))
+    (failure,) = list(db.failures.find())
+    assert failure["reason"] == "unknown_error"
+    assert failure["error_code"] == "gw.SomethingNew"
+    assert failure["attempts"] == 1
+    assert db.products.count_documents({}) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_quota_used_up_stops_and_keeps_what_was_fetched(database, caplog):
+    caplog.set_level(logging.INFO)
+    uri, name, db = database
+    ids = fresh_ids(60)
+    with gateway_emulator("--seed", str(SEED), "--usage-limit", "10") as service:
+        crawler = await run_crawl(crawl_settings(service.url, uri, name), ids=",".join(ids))
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "ali1688_fatal"
+    assert stats["ali1688/fatal"] == "gw.NoUsageLeftError"
+    assert stats["ali1688/products"] == 10
+    assert db.products.count_documents({}) == 10  # nothing fetched is lost
+    stops = [r for r in caplog.records if "stopping the crawl" in r.getMessage()]
+    assert len(stops) == 1 and "quota is used up" in stops[0].getMessage()
+    assert any(r.getMessage().startswith("summary: fetched 10") for r in caplog.records)

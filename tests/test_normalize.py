@@ -541,10 +541,14 @@ def test_parse_decimal_and_quantity_missing() -> None:
     assert parse_quantity("3000") == 3000 and parse_quantity(Decimal("12.0")) == 12
 
 
-def test_json_nan_from_the_decoder_is_rejected() -> None:
-    # json.loads accepts the non-standard NaN even with parse_float=Decimal and yields a float.
-    payload = decode_json('{"offerId": 610784549587, "productSaleInfo": '
-                          '{"priceRangeList": [{"startQuantity": 1, "price": NaN}]}}')
+def test_json_nan_is_rejected_by_the_decoder_and_the_normaliser() -> None:
+    # json.loads accepts the non-standard NaN even with parse_float=Decimal; decode_json refuses it,
+    # and a NaN that reaches the normaliser some other way is refused there too.
+    text = '{"offerId": 610784549587, "productSaleInfo": {"priceRangeList": [{"startQuantity": 1, "price": NaN}]}}'
+    with pytest.raises(ValueError, match="NaN"):
+        decode_json(text)
+    payload = {"offerId": 610784549587,
+               "productSaleInfo": {"priceRangeList": [{"startQuantity": 1, "price": float("nan")}]}}
     with pytest.raises(NormalizationError, match="priceRangeList"):
         normalize("crossborder", payload)
 

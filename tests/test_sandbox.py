@@ -108,6 +108,12 @@ def token(sandbox: SandboxProcess) -> str:
     return sandbox.access_token()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_counters(sandbox: SandboxProcess) -> None:
+    """Each test starts with zero counts and no pending scripted faults on the shared emulator."""
+    sandbox.reset()
+
+
 # -- the happy path ----------------------------------------------------------------------------
 
 def test_signed_product_get_answers_the_product(sandbox: SandboxProcess, token: str) -> None:
