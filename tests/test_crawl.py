@@ -252,7 +252,7 @@ def test_mongo_unreachable_stops_before_any_call(emulator):
 
 @pytest_twisted.ensureDeferred
 async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, database, tmp_path):
-    uri, name, db = database
+    uri, name, _ = database
     ids = fresh_ids(10)
     cache = tmp_path / "httpcache"
     settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(cache))
