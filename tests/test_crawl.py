@@ -275,18 +275,15 @@ async def test_many_401s_at_once_cause_one_refresh(emulator, database):
     uri, name, db = database
     ids = fresh_ids(40)
     sandbox_post(emulator, "/_sandbox/reset")
-    sandbox_post(emulator, "/_sandbox/faults", {"script": [{"kind": "token", "times": 16}]})
-    crawler = await run_crawl(crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=32), ids=",".join(ids))
+    # a stale token given by hand: every call of the first wave meets a 401 at about the same time
+    settings = crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=32,
+                              ALI1688_ACCESS_TOKEN="stale-token-from-yesterday")
+    crawler = await run_crawl(settings, ids=",".join(ids))
     stats = crawler.stats.get_stats()
-    assert stats["ali1688/response/token"] == 16
-    assert stats["ali1688/retry/reason_count/token"] >= 8
-    assert_every_input_accounted(db, ids)
-    # a call that meets a 401 again right after the refresh gives up (a token that fails twice is broken)
-    assert all(doc["error_code"] == "401" for doc in db.failures.find())
-    assert db.products.count_documents({}) >= 40 - 8
-    grants = sandbox_stats(emulator)["token_grants"]
-    assert grants == stats["ali1688/token/refresh"]
-    assert grants <= 3  # the start, then one per wave of 401s — not one per 401
+    assert stats["ali1688/response/token"] >= 2
+    assert stats["ali1688/retry/reason_count/token"] == stats["ali1688/response/token"]
+    assert db.products.count_documents({}) == 40
+    assert sandbox_stats(emulator)["token_grants"] == stats["ali1688/token/refresh"] == 1
 
 
 @pytest_twisted.ensureDeferred

@@ -93,11 +93,11 @@ def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None
         data = decode_json(body) if body else None
     except (ValueError, UnicodeDecodeError):
         data = None
-        if 200 <= status < 300 or status >= 500 or status == 0:
+        if 200 <= status < 300:
             return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not valid JSON", status=status)
 
     if isinstance(data, Mapping):
-        found = _gateway_error(status, data)
+        found = _gateway_error(status, data, oauth=api is None or status >= 400)
         if found is not None:
             return found
 
@@ -121,7 +121,8 @@ def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None
     return Classification(Outcome.OK, status=status, payload=product)
 
 
-def _gateway_error(status: int, data: Mapping[str, Any]) -> Classification | None:
+def _gateway_error(status: int, data: Mapping[str, Any], *, oauth: bool) -> Classification | None:
+    """A gateway error code, or (``oauth``: token calls and refused calls) an OAuth error."""
     request_id = data.get("request_id") or data.get("requestId")
     request_id = str(request_id) if request_id else None
     code = data.get("error_code")
@@ -135,10 +136,10 @@ def _gateway_error(status: int, data: Mapping[str, Any]) -> Classification | Non
             return Classification(outcome, code, message or "unknown gateway error", request_id, status)
         outcome, hint = row
         return Classification(outcome, code, f"{message} ({hint})" if message else hint, request_id, status)
-    oauth = data.get("error")
-    if isinstance(oauth, str) and oauth:
-        hint = OAUTH_ERRORS.get(oauth, "the token endpoint refused the request")
+    error = data.get("error") if oauth else None
+    if isinstance(error, str) and error:
+        hint = OAUTH_ERRORS.get(error, "the token endpoint refused the request")
         description = str(data.get("error_description") or "")
         message = f"{description} ({hint})" if description else hint
-        return Classification(Outcome.FATAL, oauth, message, request_id, status)
+        return Classification(Outcome.FATAL, error, message, request_id, status)
     return None
