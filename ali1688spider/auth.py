@@ -21,7 +21,9 @@ class TokenManager:
 
     ``margin`` is how long before expiry a refresh starts: the smaller of ``max_margin`` seconds
     and a fifth of the token's lifetime (so a 2-second test token is not refreshed on every call).
-    The blocking token client runs in a thread; concurrent callers share one refresh.
+    The blocking token client runs in a thread; concurrent callers share one refresh. A refresh
+    holds the store's lock and first looks in the store, so workers that share a store (Redis)
+    make one grant per expiry between them and always keep the newest refresh token.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class TokenManager:
         self._max_margin = max_margin
         self._clock = clock
         self._on_refresh = on_refresh
-        self._token = store.load()
+        self._token: Token | None = None  # a stored token is picked up on the first refresh
         self._lifetime = DEFAULT_LIFETIME
         self._refreshing: asyncio.Future[Token] | None = None
         self.refreshes = 0
@@ -74,23 +76,43 @@ class TokenManager:
 
     async def _do_refresh(self) -> Token:
         previous = self._token
-        refresh_token = (previous.refresh_token if previous else None) or self._refresh_token
-        if not refresh_token:
-            raise TokenError("missing_refresh_token", "the access token expired and no refresh token is set "
-                             "(set ALI1688_REFRESH_TOKEN)", permanent=True)
-        started = self._clock()
-        token = await asyncio.to_thread(self._client.refresh, refresh_token, previous)
-        self._lifetime = max(1.0, token.expires_at - started)
+        token, granted = await asyncio.to_thread(self._refresh_under_lock, previous)
         self._token = token
+        self._lifetime = token.lifetime() or self._lifetime
         self.refreshes += 1
-        try:
-            self._store.save(token)
-        except OSError as exc:
-            logger.warning("could not save the token: %s", exc)
-        logger.info("access token refreshed: %s, valid %.0f s", mask(token.access_token), self._lifetime)
-        if self._on_refresh is not None:
-            self._on_refresh(token)
+        if granted:
+            logger.info("access token refreshed: %s, valid %.0f s", mask(token.access_token), self._lifetime)
+            if self._on_refresh is not None:
+                self._on_refresh(token)
+        else:
+            logger.info("access token %s taken from the shared store", mask(token.access_token))
         return token
+
+    def _refresh_under_lock(self, previous: Token | None) -> tuple[Token, bool]:
+        """In a thread: hold the store's lock; use a newer stored token if another worker already
+        refreshed, else refresh and save. Returns the token and whether it was granted here."""
+        with self._store.lock():
+            stored = self._store.load()
+            if (
+                stored is not None
+                and (previous is None or stored.access_token != previous.access_token)
+                and stored.seconds_left(self._clock()) > self._margin_for(stored)
+            ):
+                return stored, False
+            base = stored or previous
+            refresh_token = (base.refresh_token if base else None) or self._refresh_token
+            if not refresh_token:
+                raise TokenError("missing_refresh_token", "the access token expired and no refresh token is set "
+                                 "(set ALI1688_REFRESH_TOKEN)", permanent=True)
+            token = self._client.refresh(refresh_token, base)
+            try:
+                self._store.save(token)
+            except OSError as exc:
+                logger.warning("could not save the token: %s", exc)
+            return token, True
+
+    def _margin_for(self, token: Token) -> float:
+        return min(self._max_margin, (token.lifetime() or self._lifetime) / 5)
 
     def adopt(self, access_token: str, lifetime: float = DEFAULT_LIFETIME) -> None:
         """Start from a token given by hand (``ALI1688_ACCESS_TOKEN``) if none is stored."""

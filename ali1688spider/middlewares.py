@@ -20,6 +20,7 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
+from . import cluster
 from .aop.apis import product_api
 from .aop.classify import Classification, Outcome, classify_response
 from .aop.errors import TokenError
@@ -39,11 +40,22 @@ TOKEN_RETRIES = "ali1688_token_retries"
 
 
 def build_quota(crawler: Crawler, config: GatewayConfig) -> QuotaLimiter:
-    """The local quota, unless a component (the distributed limiter) registered another."""
-    shared = getattr(crawler, "ali1688_quota", None)
-    if shared is not None:
-        return shared  # type: ignore[no-any-return]
-    return PacedQuota(config.qps) if config.qps > 0 else NoQuota()
+    """No quota, this process's quota, or (``ALI1688_SHARED_STATE``) the one all workers share."""
+    if config.qps <= 0:
+        return NoQuota()
+    if cluster.shared_state(crawler.settings):
+        return cluster.RedisQuota(cluster.async_redis(crawler.settings), config.app_key, config.qps)
+    return PacedQuota(config.qps)
+
+
+def build_token_store(crawler: Crawler, config: GatewayConfig) -> TokenStore:
+    """Where the token lives: memory, ``ALI1688_TOKEN_FILE``, or Redis when workers share state."""
+    cipher = cluster.cipher_from_settings(crawler.settings)
+    if cluster.shared_state(crawler.settings):
+        return cluster.RedisTokenStore(cluster.sync_redis(crawler.settings), config.app_key or "-", cipher)
+    if config.token_file:
+        return FileTokenStore(config.token_file, cipher)
+    return MemoryTokenStore()
 
 
 class GatewayAuthMiddleware:
@@ -58,6 +70,7 @@ class GatewayAuthMiddleware:
         self.config = config
         self.tokens = tokens
         self.quota: QuotaLimiter = NoQuota()
+        self.setup_error: str | None = None
         self.stats = crawler.stats
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
 
@@ -66,7 +79,11 @@ class GatewayAuthMiddleware:
         if not crawler.settings.getbool("ALI1688_ENABLED", True):
             raise NotConfigured
         config = GatewayConfig.from_settings(crawler.settings)
-        store: TokenStore = FileTokenStore(config.token_file) if config.token_file else MemoryTokenStore()
+        setup_error = None
+        try:
+            store = build_token_store(crawler, config)
+        except TokenError as exc:  # e.g. ALI1688_SECRET_KEY is not a Fernet key: said at spider open
+            store, setup_error = MemoryTokenStore(), exc.message
         client = TokenClient(config.gateway_url, config.app_key or "-", config.app_secret or "-")
         tokens = TokenManager(
             client, store, refresh_token=config.refresh_token,
@@ -75,6 +92,7 @@ class GatewayAuthMiddleware:
         )
         tokens.adopt(config.access_token)
         middleware = cls(crawler, config, tokens)
+        middleware.setup_error = setup_error
         crawler.ali1688_tokens = tokens  # type: ignore[attr-defined]  # for the response middleware
         return middleware
 
@@ -82,6 +100,8 @@ class GatewayAuthMiddleware:
         """Preflight: credentials present, and a token from the gateway (which proves it answers)."""
         try:
             self.config.check()
+            if self.setup_error:
+                raise ConfigurationError(self.setup_error)
         except ConfigurationError as exc:
             fatal_stop(self.crawler, "configuration", str(exc))
             return
@@ -92,6 +112,8 @@ class GatewayAuthMiddleware:
             except TokenError as exc:
                 fatal_stop(self.crawler, f"token/{exc.code}",
                            f"cannot get an access token from {self.config.gateway_url}: {exc}")
+            except Exception as exc:  # a shared token store that cannot be reached
+                fatal_stop(self.crawler, "token/store", f"cannot read the token store: {type(exc).__name__}: {exc}")
 
     async def process_request(self, request: Request) -> None:
         if META not in request.meta:

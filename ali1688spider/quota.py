@@ -31,12 +31,12 @@ def slot_after(now: float, booked: float | None, qps: int, window: float) -> flo
     """The first pacing slot at or after ``now`` and strictly after the last ``booked`` slot.
 
     Slot ``i`` of second ``s`` starts at ``s + i * window / qps`` for ``i < qps``. This is the
-    pure booking rule shared by the local limiter and the Redis script.
+    pure booking rule of the local limiter; ``cluster/quota.py`` runs the same rule in Redis.
     """
     spacing = window / qps
     earliest = now if booked is None else max(now, booked + spacing * 0.5)
     second = math.floor(earliest)
-    index = math.ceil(round((earliest - second) / spacing, 9))
+    index = math.ceil((earliest - second) / spacing - 1e-9)
     if index >= qps:
         second, index = second + 1, 0
     return second + index * spacing

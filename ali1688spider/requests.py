@@ -34,7 +34,7 @@ def api_request(
     meta = dict(kwargs.pop("meta", None) or {})
     meta[META] = {
         "api": api.key, "offer_id": offer_id, "ref": ref if ref is not None else offer_id,
-        "path": api.url_path(app_key), "params": params,
+        "path": api.url_path(app_key), "params": params, "options": dict(options or {}),
     }
     meta.setdefault("handle_httpstatus_all", True)  # every reply goes to the classifier
     return Request(

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -55,6 +56,7 @@ class Token:
     ali_id: str | None = None
     member_id: str | None = None
     resource_owner: str | None = None
+    issued_at: float | None = None  # epoch seconds, when the gateway granted the access token
 
     def __repr__(self) -> str:  # never the secrets themselves
         return (
@@ -63,6 +65,10 @@ class Token:
         )
 
     __str__ = __repr__
+
+    def lifetime(self) -> float | None:
+        """How long the access token was granted for, when known."""
+        return None if self.issued_at is None else self.expires_at - self.issued_at
 
     def seconds_left(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
@@ -112,6 +118,49 @@ class TokenStore(Protocol):
 
     def save(self, token: Token) -> None: ...
 
+    def lock(self) -> AbstractContextManager[object]:
+        """Held while a token is refreshed, so that stores shared by many workers see one refresh."""
+        ...
+
+
+class TokenCipher:
+    """Encrypts stored tokens at rest with a Fernet key (``ALI1688_SECRET_KEY``); without a key the
+    text is stored as it is. Make a key with
+    ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``."""
+
+    def __init__(self, key: str | bytes | None = None) -> None:
+        self._fernet = None
+        if key:
+            from cryptography.fernet import Fernet
+
+            try:
+                self._fernet = Fernet(key)
+            except (ValueError, TypeError):
+                raise TokenError("bad_secret_key", "ALI1688_SECRET_KEY is not a Fernet key "
+                                 "(32 url-safe base64-encoded bytes)", permanent=True) from None
+
+    @property
+    def encrypts(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, text: str) -> bytes:
+        data = text.encode("utf-8")
+        return self._fernet.encrypt(data) if self._fernet is not None else data
+
+    def open(self, data: bytes) -> str:
+        if self._fernet is None:
+            if data.startswith(b"gAAAA"):
+                raise TokenError("encrypted_store", "the stored token is encrypted: set ALI1688_SECRET_KEY",
+                                 permanent=True)
+            return data.decode("utf-8")
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet.decrypt(data).decode("utf-8")
+        except InvalidToken:
+            raise TokenError("bad_secret_key", "the stored token cannot be decrypted with ALI1688_SECRET_KEY "
+                             "(wrong key, or a store written without encryption)", permanent=True) from None
+
 
 class MemoryTokenStore:
     def __init__(self, token: Token | None = None) -> None:
@@ -123,20 +172,28 @@ class MemoryTokenStore:
     def save(self, token: Token) -> None:
         self._token = token
 
+    def lock(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
 
 class FileTokenStore:
-    """A JSON file readable by its owner only (mode 0600), replaced atomically on save."""
+    """A JSON file readable by its owner only (mode 0600), replaced atomically on save, encrypted
+    when a :class:`TokenCipher` with a key is given."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], cipher: TokenCipher | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.cipher = cipher or TokenCipher()
+
+    def lock(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
     def load(self) -> Token | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            return Token.from_json(text)
+            return Token.from_json(self.cipher.open(data))
         except (ValueError, TypeError) as exc:
             raise TokenError("bad_store", f"token file {self.path} is not readable: {exc}", permanent=True) from None
 
@@ -145,8 +202,8 @@ class FileTokenStore:
         fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)
         try:
             os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(token.to_json())
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.cipher.seal(token.to_json()))
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -256,8 +313,9 @@ class TokenClient:
             refresh_expires = parse_1688_time(str(timeout)).timestamp() if timeout else None
         except ValueError as exc:
             raise TokenError("bad_reply", f"unreadable expiry in the token reply: {exc}", permanent=False) from None
+        now = self._clock()
         return Token(
-            access_token=str(access), expires_at=self._clock() + expires_in,
+            access_token=str(access), expires_at=now + expires_in, issued_at=now,
             refresh_token=str(reply["refresh_token"]) if reply.get("refresh_token") else None,
             refresh_token_expires_at=refresh_expires,
             ali_id=_opt_str(reply.get("aliId")), member_id=_opt_str(reply.get("memberId")),

@@ -13,18 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
-from scrapy.http import Response
-from twisted.python.failure import Failure
 
 from ..aop.apis import ApiSpec, product_api
-from ..aop.classify import Outcome
 from ..aop.errors import InvalidOfferRef
-from ..aop.normalize import NormalizationError, normalize
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig
-from ..middlewares import RESULT, attempts_of
 from ..outcomes import FailureRecord, is_stopping, record_failure
-from ..requests import META, api_request
+from ..requests import api_request
+from .calls import ProductCallbacks, wait_for_room
 
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 
@@ -42,7 +38,7 @@ def count_references(path: str | Path) -> int:
     return sum(1 for _ in read_references(path))
 
 
-class ProductSpider(scrapy.Spider):
+class ProductSpider(ProductCallbacks, scrapy.Spider):
     name = "product"
 
     def __init__(
@@ -76,7 +72,9 @@ class ProductSpider(scrapy.Spider):
         assert stats is not None
         stats.set_value("ali1688/input/total", self.expected_total())
         config = GatewayConfig.from_settings(self.crawler.settings)
+        buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
         for ref in self.references():
+            await wait_for_room(self.crawler, buffered)
             if is_stopping(self.crawler):
                 return
             stats.inc_value("ali1688/input/read")
@@ -92,39 +90,3 @@ class ProductSpider(scrapy.Spider):
             self.api, config.gateway_url, config.app_key, offer_id, ref=ref, options=self.api_options,
             callback=self.parse_product, errback=self.on_error,
         )
-
-    def parse_product(self, response: Response) -> Iterator[Any]:
-        call = response.meta[META]
-        result = response.meta.get(RESULT)
-        attempts = attempts_of(response.request) if response.request else 1
-        if result is None or result.outcome is not Outcome.OK:
-            reason = "business_failure" if result is not None and result.outcome is Outcome.BUSINESS else "gave_up"
-            if result is not None and result.outcome is Outcome.UNKNOWN:
-                reason = "unknown_error"
-            self._fail(call, reason, attempts, result.error_code if result else None,
-                       result.message if result else "no classification")
-            return
-        try:
-            product = normalize(call["api"], result.payload, language=self.api_options.get("country"))
-        except NormalizationError as exc:
-            self._fail(call, "unreadable_product", attempts, None, str(exc), field=exc.field)
-            return
-        self.crawler.stats.inc_value("ali1688/products")  # type: ignore[union-attr]
-        yield product
-
-    def on_error(self, failure: Failure) -> None:
-        request = getattr(failure, "request", None)
-        call = request.meta.get(META) if request is not None else None
-        if call is None:
-            return
-        if is_stopping(self.crawler):
-            return  # not the call's fault; the id is retried by the next run
-        error = failure.value
-        self._fail(call, "download_error", attempts_of(request), type(error).__name__, str(error)[:200])
-
-    def _fail(self, call: dict[str, Any], reason: str, attempts: int, code: str | None, message: str,
-              field: str | None = None) -> None:
-        record_failure(self.crawler, FailureRecord(
-            key=call["offer_id"], offer_id=call["offer_id"], reason=reason, error_code=code, message=message,
-            api=call["api"], attempts=attempts, field=field,
-        ))

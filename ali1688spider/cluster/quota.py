@@ -1,0 +1,53 @@
+"""One API quota for every worker of the app: the pacing slots are booked in Redis.
+
+The booking rule is :func:`ali1688spider.quota.slot_after`, run by Redis as one Lua script on
+Redis's own clock (one round trip per call, no clock skew between machines). Rate-limit
+libraries answer "allowed now?" and leave the caller to poll, which bunches calls at the top of
+each window; booking the next evenly spaced start time is what keeps the gateway at the quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+
+# KEYS[1] booking key; ARGV[1] qps, ARGV[2] window (s). Returns {slot, now} as text (Lua numbers
+# returned as Redis integers would lose their fraction).
+BOOK_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local qps = tonumber(ARGV[1])
+local spacing = tonumber(ARGV[2]) / qps
+local earliest = now
+local booked = tonumber(redis.call('GET', KEYS[1]) or '')
+if booked and booked + spacing * 0.5 > now then earliest = booked + spacing * 0.5 end
+local second = math.floor(earliest)
+local index = math.ceil((earliest - second) / spacing - 1e-9)
+if index >= qps then second = second + 1; index = 0 end
+local slot = second + index * spacing
+redis.call('SET', KEYS[1], string.format('%.6f', slot), 'EX', 60)
+return {string.format('%.6f', slot), string.format('%.6f', now)}
+"""
+
+
+class RedisQuota:
+    """The quota shared by all workers that use the same Redis and app key."""
+
+    def __init__(self, redis: Redis, app_key: str, qps: float, *, window: float = 0.8,
+                 prefix: str = "ali1688:quota") -> None:
+        if qps <= 0:
+            raise ValueError("qps must be positive")
+        self.redis = redis
+        self.key = f"{prefix}:{app_key}"
+        self.qps = max(1, int(qps))
+        self.window = window
+        self._script: Any = redis.register_script(BOOK_SLOT)
+
+    async def acquire(self) -> float:
+        slot, now = await self._script(keys=[self.key], args=[self.qps, self.window])
+        wait = float(slot) - float(now)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return max(0.0, wait)

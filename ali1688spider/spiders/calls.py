@@ -1,0 +1,70 @@
+"""What both product spiders share: turning gateway replies into products or failures, and
+feeding the scheduler lazily (Scrapy reads ``start()`` as fast as it yields)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from ..aop.classify import Outcome
+from ..aop.normalize import NormalizationError, normalize
+from ..middlewares import RESULT, attempts_of
+from ..outcomes import FailureRecord, is_stopping, record_failure
+from ..requests import META
+
+
+async def wait_for_room(crawler: Any, buffered: int) -> None:
+    """Hold ``start()`` while the scheduler already has ``buffered`` requests waiting, so a
+    million-line input is streamed, never queued in memory at once."""
+    stats = crawler.stats
+    while True:
+        waiting = (stats.get_value("scheduler/enqueued", 0) or 0) - (stats.get_value("scheduler/dequeued", 0) or 0)
+        if waiting < buffered or is_stopping(crawler):
+            return
+        await asyncio.sleep(0.01)
+
+
+class ProductCallbacks:
+    """Callbacks of gateway calls: a Product item, or a failure record for the call's input."""
+
+    crawler: Any
+
+    def parse_product(self, response: Response) -> Iterator[Any]:
+        call = response.meta[META]
+        result = response.meta.get(RESULT)
+        attempts = attempts_of(response.request) if response.request else 1
+        if result is None or result.outcome is not Outcome.OK:
+            reason = "gave_up"
+            if result is not None and result.outcome is Outcome.BUSINESS:
+                reason = "business_failure"
+            elif result is not None and result.outcome is Outcome.UNKNOWN:
+                reason = "unknown_error"
+            self.fail_call(call, reason, attempts, result.error_code if result else None,
+                           result.message if result else "no classification")
+            return
+        try:
+            product = normalize(call["api"], result.payload, language=call.get("options", {}).get("country"))
+        except NormalizationError as exc:
+            self.fail_call(call, "unreadable_product", attempts, None, str(exc), field=exc.field)
+            return
+        self.crawler.stats.inc_value("ali1688/products")
+        yield product
+
+    def on_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        call = request.meta.get(META) if request is not None else None
+        if call is None or is_stopping(self.crawler):
+            return  # a stopped crawl is not the input's fault: the next run takes it again
+        error = failure.value
+        self.fail_call(call, "download_error", attempts_of(request), type(error).__name__, str(error)[:200])
+
+    def fail_call(self, call: dict[str, Any], reason: str, attempts: int, code: str | None, message: str,
+                  field: str | None = None) -> None:
+        record_failure(self.crawler, FailureRecord(
+            key=call["offer_id"], offer_id=call["offer_id"], reason=reason, error_code=code, message=message,
+            api=call["api"], attempts=attempts, field=field,
+        ))

@@ -1,0 +1,137 @@
+"""Deployment: the project as a scrapyd egg, deployed with ``scrapyd-deploy`` to a real scrapyd,
+its ``product`` job scheduled over HTTP against the emulator and a Mongo-protocol server.
+
+Credentials reach the jobs through scrapyd's environment, as on a scrapyd host: never the egg,
+never the schedule call.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bson.decimal128 import Decimal128
+from pymongo import MongoClient
+
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.services import gateway_emulator, mongo_server
+
+from .crawling import sandbox_stats
+from .deploying import PROJECT, ROOT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd
+
+SEED = 1688
+CATALOGUE = Catalogue(SEED)
+DATABASE = "ali1688_scrapyd"
+QPS = 20
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    with gateway_emulator("--seed", str(SEED), "--qps", str(QPS)) as service:
+        yield service.url
+
+
+@pytest.fixture(scope="module")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MongoClient]]:
+    with mongo_server(tmp_path_factory.mktemp("mongo") / "data") as server:
+        client: MongoClient = MongoClient(server.url, tz_aware=True)
+        yield server.url, client
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: tuple[str, MongoClient],
+            ) -> Iterator[ScrapydProcess]:
+    """A scrapyd whose environment holds what a scrapyd host's would: the credentials and MongoDB."""
+    env = {
+        "ALI1688_GATEWAY_URL": emulator, "ALI1688_APP_KEY": DEMO_APP_KEY,
+        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+        "MONGO_URI": mongo[0], "MONGO_DATABASE": DATABASE,
+        "ALI1688_BACKOFF_BASE": "0.05", "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5",
+    }
+    process = start_scrapyd(tmp_path_factory.mktemp("scrapyd"), env)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, scrapyd: ScrapydProcess) -> dict[str, object]:
+    """``scrapyd-deploy local -p ali1688spider`` from a checkout whose ``[deploy:local]`` points
+    at this scrapyd; the server's answer."""
+    checkout = project_copy(tmp_path_factory.mktemp("checkout"), scrapyd.url)
+    result = scrapyd_deploy(checkout, "local", "-p", PROJECT, home=checkout)
+    assert result.returncode == 0, result.stderr
+    reply: dict[str, object] = json.loads(result.stdout)
+    assert reply["status"] == "ok", reply
+    return reply
+
+
+def test_scrapy_cfg_has_the_local_target() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "scrapy.cfg", encoding="utf-8")
+    assert config["settings"]["default"] == "ali1688spider.settings"
+    target = config["deploy:local"]
+    assert target["url"] == "http://127.0.0.1:6800"  # no trailing slash: scrapyd-client joins paths to it
+    assert target["project"] == PROJECT
+
+
+def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict[str, object], emulator: str,
+                                         mongo: tuple[str, MongoClient]) -> None:
+    assert deployed["project"] == PROJECT
+    assert "product" in scrapyd.get("listspiders.json", project=PROJECT)["spiders"]
+    ids = [str(i) for i in CATALOGUE.offer_ids(45, start=650_000_000_000)]  # > 2 s at QPS
+
+    job = scrapyd.schedule("product", settings={"ALI1688_QPS": str(QPS)}, ids=",".join(ids))
+    finished = scrapyd.wait_for_job(job, timeout=120)
+    assert finished["spider"] == "product"
+    assert scrapyd.job_exit(job) == "finished"
+
+    db = mongo[1][DATABASE]
+    assert {doc["_id"] for doc in db.products.find({}, {"_id": 1})} == set(ids)
+    assert db.failures.count_documents({}) == 0
+    for doc in db.products.find({"_id": {"$in": ids[:5]}}):
+        prices = [tier["price"] for tier in doc["price_tiers"]] + [doc["min_price"], doc["max_price"]]
+        assert prices and all(isinstance(price, Decimal128) for price in prices)
+    seen = sandbox_stats(emulator)
+    assert seen["signature_failures"] == 0
+    assert seen["max_per_second"] <= QPS  # the setting given to schedule.json reached the job:
+    # without it the 45 calls would go out at once (CONCURRENT_REQUESTS 32)
+
+    log = scrapyd.job_log(job, "product")
+    assert "summary: fetched 45, failed 0 (none), duplicates 0, retried 0," in log
+    assert "finish reason finished" in log
+    for secret in (DEMO_APP_SECRET, DEMO_REFRESH_TOKEN):
+        assert secret not in log
+        assert secret not in scrapyd.log_path.read_text(encoding="utf-8")
+
+
+def test_fatal_stop_is_a_failed_job(scrapyd: ScrapydProcess, deployed: dict[str, object],
+                                    mongo: tuple[str, MongoClient]) -> None:
+    """A crawl stopped by an error nothing will heal exits 2, which scrapyd reports as died."""
+    offer_id = str(CATALOGUE.offer_ids(1, start=660_000_000_000)[0])
+    job = scrapyd.schedule("product", settings={"ALI1688_APP_KEY": "9999999"}, ids=offer_id)
+    scrapyd.wait_for_job(job, timeout=60)
+    assert scrapyd.job_exit(job) == "died: exitstatus=2"
+    log = scrapyd.job_log(job, "product")
+    assert "finish reason" in log
+    assert DEMO_APP_SECRET not in log and DEMO_REFRESH_TOKEN not in log
+    assert mongo[1][DATABASE].products.find_one({"_id": offer_id}) is None
+
+
+def test_egg_needs_no_requirements_file(tmp_path: Path) -> None:
+    """``scrapyd-deploy --build-egg`` from the package, setup.py and scrapy.cfg alone."""
+    checkout = project_copy(tmp_path / "checkout", "http://127.0.0.1:6800")
+    egg = tmp_path / "project.egg"
+    result = scrapyd_deploy(checkout, "--build-egg", str(egg), home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(egg) as archive:
+        names = set(archive.namelist())
+        entry_points = archive.read("EGG-INFO/entry_points.txt").decode()
+    assert "ali1688spider/settings.py" in names
+    assert "ali1688spider/spiders/product.py" in names
+    assert "settings = ali1688spider.settings" in entry_points
