@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 #: Sent with ``failure=FailureRecord`` whenever an input could not become a product.
 failure_recorded = object()
+#: Sent with ``keys=[...]`` (product ids and failure keys) once their documents are stored.
+documents_stored = object()
 
 FATAL_STAT = "ali1688/fatal"
 FATAL_REASON = "ali1688_fatal"

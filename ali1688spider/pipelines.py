@@ -15,7 +15,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from .aop.product import Product
 from .config import setting
-from .outcomes import FailureRecord, failure_recorded, fatal_stop, record_failure
+from .outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from .schema import InvalidProduct, validate_product
 from .storage import MongoStore, StorageError, product_document
 
@@ -119,6 +119,8 @@ class MongoPipeline:
                 return
             self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
             self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
+            keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
+            self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
 
     async def close_spider(self) -> None:
         if self._ticker is not None:

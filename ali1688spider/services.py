@@ -93,3 +93,25 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float) ->
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def redis_server(folder: str | os.PathLike[str] | None = None, *, persist: bool = False,
+                 port: int | None = None) -> Iterator[Service]:
+    """``redis-server`` on a free loopback port; ``persist`` keeps an append-only file in
+    ``folder`` (fsync on every write) so the server can be restarted without losing data."""
+    directory = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="ali1688-redis-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", *durability,
+               "--dir", str(directory), "--logfile", str(directory / "redis.log")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    service = Service("redis-server", process, f"redis://127.0.0.1:{port}/0")
+    try:
+        _wait_for_port(port, process, 10)
+        yield service
+    finally:
+        service.stop()
+        if folder is None:
+            shutil.rmtree(directory, ignore_errors=True)

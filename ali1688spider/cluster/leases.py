@@ -42,6 +42,15 @@ end
 return #expired
 """
 
+# KEYS: list, leased; ARGV: entries. Entries still leased go back to the head of the list now.
+RELEASE = """
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[i]); n = n + 1 end
+end
+return n
+"""
+
 
 class LeaseQueue:
     def __init__(self, redis: Redis, key: str, lease_seconds: float = 60.0) -> None:
@@ -52,6 +61,7 @@ class LeaseQueue:
         self._take = redis.register_script(TAKE)
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
+        self._release = redis.register_script(RELEASE)
 
     async def take(self, count: int) -> list[bytes]:
         """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack)."""
@@ -70,6 +80,11 @@ class LeaseQueue:
 
     async def reclaim(self, limit: int = 1000) -> int:
         return int(await self._reclaim(keys=[self.key, self.leased_key], args=[limit]))
+
+    async def release(self, entries: Iterable[bytes]) -> int:
+        """Give leased entries back at once (a worker that stops before finishing them)."""
+        entries = list(entries)
+        return int(await self._release(keys=[self.key, self.leased_key], args=entries)) if entries else 0
 
     async def pending(self) -> tuple[int, int]:
         """(entries waiting in the list, entries leased by some worker)."""

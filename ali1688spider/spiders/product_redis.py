@@ -1,0 +1,194 @@
+"""``scrapy crawl product_redis``: many workers share one Redis queue of offers.
+
+Push ids, offer URLs or JSON objects ``{"id": "…", "api": "…", "country": "…"}`` to the list
+``product_redis:start_urls`` (``REDIS_START_URLS_KEY`` overrides it) on ``REDIS_URL``, e.g. with
+``scrapy enqueue ids.txt``. Every worker leases entries from it (cluster/leases.py) and acks an
+entry only once its product or failure is stored, so an entry of a worker that dies is taken up
+by another. Workers share one token and one quota. With ``MAX_IDLE_TIME_BEFORE_CLOSE`` set a
+worker ends after that many seconds with nothing queued or leased anywhere, else it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import scrapy
+from redis.exceptions import RedisError
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy_redis.spiders import RedisSpider
+
+from ..aop.apis import ApiSpec, product_api
+from ..aop.errors import InvalidOfferRef
+from ..aop.refs import parse_offer_ref
+from ..cluster import LeaseQueue, async_redis, redis_url
+from ..config import GatewayConfig, setting
+from ..outcomes import FailureRecord, documents_stored, is_stopping, record_failure
+from ..requests import api_request
+from ..storage import redact_uri
+from .calls import ProductCallbacks, wait_for_room
+
+logger = logging.getLogger(__name__)
+
+
+class ProductRedisSpider(ProductCallbacks, RedisSpider):
+    name = "product_redis"
+    custom_settings: ClassVar[dict[str, Any]] = {"ALI1688_SHARED_STATE": True}
+
+    def __init__(self, api: str = "product.get", country: str = "en", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_api: ApiSpec = product_api(api)
+        self.default_country = country
+        self._held: dict[str, set[bytes]] = {}  # input key → queue entries leased for it
+        self._acks: set[asyncio.Task[None]] = set()
+        self._redis_down_since: float | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductRedisSpider:
+        spider: ProductRedisSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.queue = LeaseQueue(async_redis(settings), spider.redis_key,
+                                  float(setting(settings, "ALI1688_LEASE_SECONDS", 60)))
+        spider.poll_seconds = float(setting(settings, "ALI1688_QUEUE_POLL_SECONDS", 1.0))
+        spider.max_idle_time = int(setting(settings, "MAX_IDLE_TIME_BEFORE_CLOSE", 0))  # also from the environment
+        crawler.signals.connect(spider.on_stored, signal=documents_stored)
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    def spider_idle(self) -> None:
+        """Closing is decided in ``start()``; never pop entries without a lease (as scrapy-redis does)."""
+
+    # -- reading the queue ------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        config = GatewayConfig.from_settings(self.crawler.settings)
+        buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
+        renewer = asyncio.ensure_future(self._renew_leases())
+        idle_since: float | None = None
+        try:
+            while not is_stopping(self.crawler):
+                await wait_for_room(self.crawler, buffered)
+                try:
+                    entries = await self.queue.take(self.redis_batch_size)
+                    if not entries:
+                        reclaimed = await self.queue.reclaim()
+                        if reclaimed:
+                            self.crawler.stats.inc_value("ali1688/queue/reclaimed", reclaimed)
+                            logger.warning("took back %d entries whose worker stopped renewing them", reclaimed)
+                            continue
+                        waiting, leased = await self.queue.pending()
+                except (RedisError, OSError) as exc:
+                    self._redis_failed(exc)
+                    await asyncio.sleep(self.poll_seconds)
+                    continue
+                self._redis_ok()
+                if entries:
+                    idle_since = None
+                    self.crawler.stats.inc_value("ali1688/queue/taken", len(entries))
+                    for entry in entries:
+                        request = self._request_for(config, entry)
+                        if request is not None:
+                            yield request
+                    continue
+                if waiting == 0 and leased == 0 and not self._held:
+                    idle_since = idle_since or time.monotonic()
+                    if self.max_idle_time and time.monotonic() - idle_since >= self.max_idle_time:
+                        logger.info("the queue %s is drained: closing", self.redis_key)
+                        return
+                else:
+                    idle_since = None
+                await asyncio.sleep(self.poll_seconds)
+        finally:
+            renewer.cancel()
+
+    def _request_for(self, config: GatewayConfig, entry: bytes) -> scrapy.Request | None:
+        text = entry.decode("utf-8", errors="replace").strip()
+        self.crawler.stats.inc_value("ali1688/input/read")
+        try:
+            ref, api, country = self._parse_entry(text)
+            offer_id = parse_offer_ref(ref)
+        except (InvalidOfferRef, ValueError) as exc:
+            self._hold(text, entry)
+            record_failure(self.crawler, FailureRecord(key=text[:1000], reason="invalid_reference", message=str(exc)))
+            return None
+        if offer_id in self._held:  # the same offer is already being fetched
+            self._hold(offer_id, entry)
+            self.crawler.stats.inc_value("ali1688/input/duplicate")
+            return None
+        self._hold(offer_id, entry)
+        options = {"country": country} if api.key == "crossborder" else {}
+        return api_request(api, config.gateway_url, config.app_key, offer_id, ref=text, options=options,
+                           callback=self.parse_product, errback=self.on_error, dont_filter=True)
+
+    def _parse_entry(self, text: str) -> tuple[str, ApiSpec, str]:
+        if not text.startswith("{"):
+            return text, self.default_api, self.default_country
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValueError("the entry is not valid JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
+            raise ValueError('a JSON entry needs "id": {"id": "…", "api": "…", "country": "…"}')
+        api = product_api(str(data["api"])) if data.get("api") else self.default_api
+        return str(data["id"]), api, str(data.get("country") or self.default_country)
+
+    def _hold(self, key: str, entry: bytes) -> None:
+        self._held.setdefault(key, set()).add(entry)
+
+    # -- acknowledging ----------------------------------------------------------------------
+
+    def on_stored(self, keys: list[str]) -> None:
+        entries = [entry for key in keys for entry in self._held.pop(key, ())]
+        if entries:
+            task = asyncio.ensure_future(self._ack(entries))
+            self._acks.add(task)
+            task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, entries: list[bytes]) -> None:
+        try:
+            await self.queue.ack(entries)
+            self.crawler.stats.inc_value("ali1688/queue/acked", len(entries))
+        except (RedisError, OSError) as exc:
+            # the leases run out and the entries come back: their documents are upserted again
+            self._redis_failed(exc)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.queue.lease_seconds / 3)
+            held = [entry for entries in self._held.values() for entry in entries]
+            try:
+                await self.queue.renew(held)
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+
+    async def on_closed(self) -> None:
+        """Wait for the last acks; entries still held (a stopped crawl) go back to the queue now."""
+        if self._acks:
+            await asyncio.gather(*self._acks, return_exceptions=True)
+        if self._held:
+            held = [entry for entries in self._held.values() for entry in entries]
+            try:
+                returned = await self.queue.release(held)
+                logger.info("returned %d unfinished entries to %s", returned, self.redis_key)
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+        await self.queue.redis.aclose()
+
+    # -- Redis outages ----------------------------------------------------------------------
+
+    def _redis_failed(self, exc: Exception) -> None:
+        self.crawler.stats.inc_value("ali1688/redis/errors")
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            logger.error("Redis at %s cannot be reached (%s: %s): waiting for it; leased entries are kept",
+                         redact_uri(redis_url(self.crawler.settings)), type(exc).__name__, exc)
+
+    def _redis_ok(self) -> None:
+        if self._redis_down_since is not None:
+            logger.warning("Redis is back after %.1f s", time.monotonic() - self._redis_down_since)
+            self._redis_down_since = None
