@@ -1,15 +1,22 @@
-"""Packaging for scrapyd eggs (``scrapyd-deploy``) and ``pip install .``."""
+"""Packaging for scrapyd eggs (``scrapyd-deploy``) and ``pip install .``.
+
+The egg scrapyd gets carries no dependencies (scrapyd never installs them): install
+``requirements.txt`` where scrapyd runs. ``install_requires`` is filled from requirements.txt
+only when it is there, so an egg also builds from a tree that has just the package.
+"""
 
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-HERE = Path(__file__).parent
+REQUIREMENTS = Path(__file__).parent / "requirements.txt"
 
 
 def requirements() -> list[str]:
-    lines = (HERE / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not REQUIREMENTS.is_file():
+        return []
+    lines = REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-"))]
 
 
 setup(

@@ -12,6 +12,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bson.decimal128 import Decimal128
@@ -28,6 +29,7 @@ SEED = 1688
 CATALOGUE = Catalogue(SEED)
 DATABASE = "ali1688_scrapyd"
 QPS = 20
+Mongo = tuple[str, MongoClient[dict[str, Any]]]
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +39,15 @@ def emulator() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MongoClient]]:
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mongo]:
     with mongo_server(tmp_path_factory.mktemp("mongo") / "data") as server:
-        client: MongoClient = MongoClient(server.url, tz_aware=True)
+        client: MongoClient[dict[str, Any]] = MongoClient(server.url, tz_aware=True)
         yield server.url, client
         client.close()
 
 
 @pytest.fixture(scope="module")
-def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: tuple[str, MongoClient],
-            ) -> Iterator[ScrapydProcess]:
+def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: Mongo) -> Iterator[ScrapydProcess]:
     """A scrapyd whose environment holds what a scrapyd host's would: the credentials and MongoDB."""
     env = {
         "ALI1688_GATEWAY_URL": emulator, "ALI1688_APP_KEY": DEMO_APP_KEY,
@@ -81,7 +82,7 @@ def test_scrapy_cfg_has_the_local_target() -> None:
 
 
 def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict[str, object], emulator: str,
-                                         mongo: tuple[str, MongoClient]) -> None:
+                                         mongo: Mongo) -> None:
     assert deployed["project"] == PROJECT
     assert "product" in scrapyd.get("listspiders.json", project=PROJECT)["spiders"]
     ids = [str(i) for i in CATALOGUE.offer_ids(45, start=650_000_000_000)]  # > 2 s at QPS
@@ -111,14 +112,14 @@ def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict
 
 
 def test_fatal_stop_is_a_failed_job(scrapyd: ScrapydProcess, deployed: dict[str, object],
-                                    mongo: tuple[str, MongoClient]) -> None:
+                                    mongo: Mongo) -> None:
     """A crawl stopped by an error nothing will heal exits 2, which scrapyd reports as died."""
     offer_id = str(CATALOGUE.offer_ids(1, start=660_000_000_000)[0])
     job = scrapyd.schedule("product", settings={"ALI1688_APP_KEY": "9999999"}, ids=offer_id)
     scrapyd.wait_for_job(job, timeout=60)
     assert scrapyd.job_exit(job) == "died: exitstatus=2"
     log = scrapyd.job_log(job, "product")
-    assert "finish reason" in log
+    assert "finish reason ali1688_fatal" in log
     assert DEMO_APP_SECRET not in log and DEMO_REFRESH_TOKEN not in log
     assert mongo[1][DATABASE].products.find_one({"_id": offer_id}) is None
 
