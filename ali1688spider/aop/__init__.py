@@ -9,12 +9,12 @@ from .classify import Classification, Outcome, classify_response, decode_json
 from .errors import AopError, BusinessFailure, GatewayError, InvalidOfferRef, TokenError
 from .refs import offer_url, parse_offer_ref
 from .signing import AUTH_PARAMS, encode_params, encode_value, sign, sign_encoded
-from .tokens import FileTokenStore, MemoryTokenStore, Token, TokenClient, TokenStore, mask
+from .tokens import FileTokenStore, MemoryTokenStore, Token, TokenCipher, TokenClient, TokenStore, mask
 
 __all__ = [
     "AUTH_PARAMS", "CROSSBORDER", "FENXIAO", "GET_TOKEN", "POSTPONE_TOKEN", "PRODUCT_APIS", "PRODUCT_GET",
     "AopError", "ApiSpec", "BusinessFailure", "Classification", "FileTokenStore", "GatewayError",
-    "InvalidOfferRef", "MemoryTokenStore", "Outcome", "Token", "TokenClient", "TokenError", "TokenStore",
+    "InvalidOfferRef", "MemoryTokenStore", "Outcome", "Token", "TokenCipher", "TokenClient", "TokenError", "TokenStore",
     "classify_response", "decode_json", "encode_params", "encode_value", "mask", "offer_url",
     "parse_offer_ref", "product_api", "sign", "sign_encoded",
 ]

@@ -1,0 +1,217 @@
+"""Many workers over real Redis: one queue (leased, nothing lost), one token, one quota."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+import redis
+from cryptography.fernet import Fernet
+from pymongo import MongoClient
+from scrapy.utils.defer import deferred_from_coro
+
+from ali1688spider.aop import Token, TokenCipher
+from ali1688spider.cluster import LeaseQueue, RedisQuota, RedisTokenStore
+from ali1688spider.quota import slot_after
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.services import gateway_emulator, mongo_server, redis_server
+
+from .crawling import ROOT, sandbox_stats
+
+QUEUE = "product_redis:start_urls"
+
+
+@pytest.fixture(scope="module")
+def mongo():
+    with mongo_server() as server:
+        client: MongoClient = MongoClient(server.url)
+        yield server.url, client
+        client.close()
+
+
+@pytest.fixture
+def redis_url():
+    with redis_server() as server:
+        yield server.url
+
+
+def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
+    env.update(
+        ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
+        ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, MONGO_URI=mongo_uri, MONGO_DATABASE=database,
+        REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE="2", ALI1688_QUEUE_POLL_SECONDS="0.2",
+        MONGO_FLUSH_SECONDS="0.5", **extra,
+    )
+    return env
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], folder: Path, count: int) -> None:
+        self.logs = [folder / f"worker-{n}.log" for n in range(count)]
+        self.processes = []
+        for log in self.logs:
+            with log.open("w") as handle:  # the child keeps its own copy of the descriptor
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "scrapy", "crawl", "product_redis"], cwd=ROOT, env=env,
+                    stdout=handle, stderr=subprocess.STDOUT))
+
+    def wait(self, timeout: float = 120) -> list[int]:
+        deadline = time.monotonic() + timeout
+        codes = []
+        for process in self.processes:
+            try:
+                codes.append(process.wait(timeout=max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes.append(process.wait())
+        return codes
+
+    def output(self) -> str:
+        return "\n".join(log.read_text() for log in self.logs)
+
+
+def enqueue(env: dict[str, str], entries: list[str], folder: Path) -> str:
+    path = folder / "ids.txt"
+    path.write_text("\n".join(entries) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "scrapy", "enqueue", str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def accounted(db, keys: list[str]) -> None:
+    products = [doc["_id"] for doc in db.products.find({}, {"_id": 1})]
+    failures = [doc["_id"] for doc in db.failures.find({}, {"_id": 1})]
+    assert len(products) == len(set(products)) and not set(products) & set(failures)
+    assert set(products) | set(failures) == set(keys)
+
+
+def test_three_workers_share_queue_token_and_quota(mongo, redis_url, tmp_path):
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    ids = [str(i) for i in Catalogue(1688).offer_ids(1000, start=610_000_000_000)]
+    entries = [*ids, "not-an-id", '{"id": "626644646828x"}', json.dumps({"id": ids[0], "api": "fenxiao"})]
+    with gateway_emulator("--qps", "100", "--token-ttl", "4") as gateway:
+        env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QPS="100")
+        assert "pushed 1003 entries" in enqueue(env, entries, tmp_path)
+        started = time.monotonic()
+        workers = Workers(env, tmp_path, 3)
+        codes = workers.wait()
+        elapsed = time.monotonic() - started
+        seen = sandbox_stats(gateway.url)
+    output = workers.output()
+    assert codes == [0, 0, 0], output[-3000:]
+    db = client[database]
+    accounted(db, [*ids, "not-an-id", '{"id": "626644646828x"}'])
+    assert seen["max_per_second"] <= 100
+    assert seen["signature_failures"] == 0
+    # one grant per expiry across the workers: ~elapsed / (4 s - margin), not 3 per expiry
+    assert 2 <= seen["token_grants"] <= elapsed / 3.2 + 2
+    assert sum(1 for line in output.splitlines() if "access token refreshed" in line) == seen["token_grants"]
+    assert all(line.count("summary:") <= 1 for line in output.splitlines())
+    r = redis.Redis.from_url(redis_url)
+    assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0
+    # the token in Redis is the one the workers used, and never in the logs
+    stored = RedisTokenStore(r, DEMO_APP_KEY).load()
+    assert stored is not None and stored.access_token not in output
+    assert DEMO_APP_SECRET not in output and DEMO_REFRESH_TOKEN not in output
+
+
+def test_a_killed_worker_loses_nothing(mongo, redis_url, tmp_path):
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    ids = [str(i) for i in Catalogue(1688).offer_ids(600, start=620_000_000_000)]
+    with gateway_emulator("--qps", "60") as gateway:
+        env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QPS="60", ALI1688_LEASE_SECONDS="3")
+        enqueue(env, ids, tmp_path)
+        workers = Workers(env, tmp_path, 3)
+        time.sleep(4)  # about a third done
+        workers.processes[0].send_signal(signal.SIGKILL)
+        codes = workers.wait()
+    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], workers.output()[-3000:]
+    db = client[database]
+    accounted(db, ids)
+    assert "took back" in workers.output()
+
+
+def test_redis_restarted_mid_crawl_loses_nothing(mongo, tmp_path):
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    ids = [str(i) for i in Catalogue(1688).offer_ids(400, start=630_000_000_000)]
+    folder = tmp_path / "redis"
+    with gateway_emulator("--qps", "50") as gateway:
+        with redis_server(folder, persist=True) as first:
+            url = first.url
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            env = worker_env(gateway.url, uri, database, url, ALI1688_QPS="50", ALI1688_LEASE_SECONDS="5")
+            enqueue(env, ids, tmp_path)
+            workers = Workers(env, tmp_path, 2)
+            time.sleep(3)
+        time.sleep(2)  # Redis is away
+        with redis_server(folder, persist=True, port=port):
+            codes = workers.wait()
+    output = workers.output()
+    assert codes == [0, 0], output[-3000:]
+    assert "cannot be reached" in output and "Redis is back" in output
+    accounted(client[database], ids)
+
+
+@pytest_twisted.ensureDeferred
+async def test_lease_queue_and_quota_scripts(redis_url):
+    async def scenario():
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(redis_url)
+        queue = LeaseQueue(r, "q", lease_seconds=0.3)
+        await r.rpush("q", b"a", b"b", b"\xff\xfe junk", b"c")
+        taken = await queue.take(3)
+        assert taken == [b"a", b"b", b"\xff\xfe junk"]
+        assert await queue.pending() == (1, 3)
+        assert await queue.ack([b"\xff\xfe junk"]) == 1  # raw bytes are the identity
+        assert await queue.release([b"b"]) == 1
+        assert await r.lrange("q", 0, -1) == [b"b", b"c"]
+        await queue.renew([b"a"])
+        await __import__("asyncio").sleep(0.4)
+        assert await queue.reclaim() == 1  # "a" was not renewed in time
+        assert await r.lrange("q", 0, -1) == [b"a", b"b", b"c"]
+        # the Redis booking follows the same slots as the local rule, on Redis's clock
+        quota = RedisQuota(r, "app", 7)
+        booked_in_redis = [await quota._script(keys=[quota.key], args=[7, 0.8]) for _ in range(20)]
+        slots = [float(slot) for slot, _ in booked_in_redis]
+        expected, booked = [], None
+        for _, now in booked_in_redis:
+            booked = slot_after(float(now), booked, 7, 0.8)
+            expected.append(booked)
+        assert slots == pytest.approx(expected, abs=1e-5)
+        await r.aclose()
+
+    await deferred_from_coro(scenario())
+
+
+def test_token_store_in_redis_is_encrypted_with_a_key(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    key = Fernet.generate_key()
+    store = RedisTokenStore(r, "app", TokenCipher(key))
+    token = Token("distinctive-access-token", 2_000_000_000.0, refresh_token="distinctive-refresh")
+    store.save(token)
+    raw = r.get("ali1688:token:app")
+    assert b"distinctive" not in raw
+    assert store.load() == token
+    with store.lock():
+        assert r.exists("ali1688:token:app:refresh")
+    from ali1688spider.aop import TokenError
+
+    with pytest.raises(TokenError, match="ALI1688_SECRET_KEY"):
+        RedisTokenStore(r, "app").load()
+    with pytest.raises(TokenError, match="cannot be decrypted"):
+        RedisTokenStore(r, "app", TokenCipher(Fernet.generate_key())).load()
