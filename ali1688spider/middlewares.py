@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -125,10 +126,12 @@ class GatewayAuthMiddleware:
             delay = not_before - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+        token = await self.tokens.get()  # a refresh happens before the permit, not after it
         waited = await self.quota.acquire()
         if waited:
             self.stats.inc_value("ali1688/quota/waited_ms", int(waited * 1000))
-        token = await self.tokens.get()
+        if self.tokens.needs_refresh():  # the token aged while this call waited for its permit
+            token = await self.tokens.get()
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
             raise IgnoreRequest("the crawl is stopping")
         request.meta[GENERATION] = self.tokens.refreshes
@@ -209,6 +212,9 @@ class GatewayResponseMiddleware:
                            f"cannot refresh the access token: {exception.message}")
                 raise IgnoreRequest("no access token")
             return self._retry(request, f"token/{exception.code}", Outcome.TRANSIENT)
+        if isinstance(exception, RedisError):  # the shared quota or token store, not the gateway
+            self.stats.inc_value("ali1688/error/redis")
+            return self._retry(request, "redis", Outcome.TRANSIENT)
         self._errors_in_a_row += 1
         name = type(exception).__name__
         self.stats.inc_value(f"ali1688/error/{name}")

@@ -82,6 +82,7 @@ def mongo_server(storage: str | os.PathLike[str] | None = None, timeout: float =
         log.close()
         if storage is None:
             shutil.rmtree(folder, ignore_errors=True)
+            log_path.unlink(missing_ok=True)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float) -> None:
