@@ -71,7 +71,8 @@ def mongo_server(storage: str | os.PathLike[str] | None = None, timeout: float =
     port = free_port()
     command: Sequence[str] = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
                               "--storage-path", str(folder)]
-    log = open(folder.parent / f"{folder.name}.log", "w")
+    log_path = folder.parent / f"{folder.name}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     service = Service("Mongo-protocol server", process, f"mongodb://127.0.0.1:{port}")
     try:
