@@ -130,8 +130,7 @@ class GatewayAuthMiddleware:
         waited = await self.quota.acquire()
         if waited:
             self.stats.inc_value("ali1688/quota/waited_ms", int(waited * 1000))
-        if self.tokens.needs_refresh():  # the token aged while this call waited for its permit
-            token = await self.tokens.get()
+        token = await self.tokens.get()  # the current one: it may have been refreshed while we waited
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
             raise IgnoreRequest("the crawl is stopping")
         request.meta[GENERATION] = self.tokens.refreshes

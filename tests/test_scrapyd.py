@@ -1,5 +1,6 @@
 """Deployment: the project as a scrapyd egg, deployed with ``scrapyd-deploy`` to a real scrapyd,
-its ``product`` job scheduled over HTTP against the emulator and a Mongo-protocol server.
+its ``product`` job scheduled over HTTP against the emulator and a Mongo-protocol server, and
+``product_redis`` jobs draining a Redis queue filled with ``scrapy enqueue``.
 
 Credentials reach the jobs through scrapyd's environment, as on a scrapyd host: never the egg,
 never the schedule call.
@@ -9,25 +10,33 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
+from ali1688spider.cluster import RedisTokenStore
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import gateway_emulator, mongo_server
+from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
-from .crawling import sandbox_stats
-from .deploying import PROJECT, ROOT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd
+from .crawling import sandbox_post, sandbox_stats
+from .deploying import PROJECT, ROOT, ScrapydProcess, clean_environment, project_copy, scrapyd_deploy, start_scrapyd
 
 SEED = 1688
 CATALOGUE = Catalogue(SEED)
 DATABASE = "ali1688_scrapyd"
+REDIS_DATABASE = "ali1688_scrapyd_redis"  # the product_redis jobs' own, so each test sees only its documents
+QUEUE = "product_redis:start_urls"
 QPS = 20
 Mongo = tuple[str, MongoClient[dict[str, Any]]]
 
@@ -47,12 +56,20 @@ def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mongo]:
 
 
 @pytest.fixture(scope="module")
-def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: Mongo) -> Iterator[ScrapydProcess]:
-    """A scrapyd whose environment holds what a scrapyd host's would: the credentials and MongoDB."""
+def redis_url() -> Iterator[str]:
+    with redis_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: Mongo,
+            redis_url: str) -> Iterator[ScrapydProcess]:
+    """A scrapyd whose environment holds what a scrapyd host's would: the credentials, MongoDB
+    and Redis."""
     env = {
         "ALI1688_GATEWAY_URL": emulator, "ALI1688_APP_KEY": DEMO_APP_KEY,
         "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
-        "MONGO_URI": mongo[0], "MONGO_DATABASE": DATABASE,
+        "MONGO_URI": mongo[0], "MONGO_DATABASE": DATABASE, "REDIS_URL": redis_url,
         "ALI1688_BACKOFF_BASE": "0.05", "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5",
     }
     process = start_scrapyd(tmp_path_factory.mktemp("scrapyd"), env)
@@ -122,6 +139,63 @@ def test_fatal_stop_is_a_failed_job(scrapyd: ScrapydProcess, deployed: dict[str,
     assert "finish reason ali1688_fatal" in log
     assert DEMO_APP_SECRET not in log and DEMO_REFRESH_TOKEN not in log
     assert mongo[1][DATABASE].products.find_one({"_id": offer_id}) is None
+
+
+SUMMARY = re.compile(r"summary: fetched (\d+), failed (\d+) \(([^)]*)\)")
+
+
+def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deployed: dict[str, object],
+                                                  emulator: str, mongo: Mongo, redis_url: str,
+                                                  tmp_path: Path) -> None:
+    """Two ``product_redis`` jobs share a queue filled by ``scrapy enqueue`` and end by themselves
+    (``MAX_IDLE_TIME_BEFORE_CLOSE``) once it is drained, exiting 0."""
+    assert "product_redis" in scrapyd.get("listspiders.json", project=PROJECT)["spiders"]
+    ids = [str(i) for i in CATALOGUE.offer_ids(60, start=670_000_000_000)]
+    listing = tmp_path / "ids.txt"
+    listing.write_text("\n".join([*ids, "not-an-id"]) + "\n", encoding="utf-8")
+    enqueued = subprocess.run([sys.executable, "-m", "scrapy", "enqueue", str(listing)], cwd=ROOT,
+                              env=clean_environment({"REDIS_URL": redis_url}, tmp_path),
+                              capture_output=True, text=True, timeout=60)
+    assert enqueued.returncode == 0, enqueued.stderr
+    assert f"pushed 61 entries to {QUEUE}" in enqueued.stdout
+    sandbox_post(emulator, "/_sandbox/reset")  # count this test's calls only
+
+    settings = {"MAX_IDLE_TIME_BEFORE_CLOSE": "2", "ALI1688_QUEUE_POLL_SECONDS": "0.2",
+                "ALI1688_QPS": str(QPS), "MONGO_DATABASE": REDIS_DATABASE}
+    jobs = [scrapyd.schedule("product_redis", settings=settings) for _ in range(2)]
+    started = time.monotonic()
+    for job in jobs:
+        finished = scrapyd.wait_for_job(job, timeout=max(1.0, 90 - (time.monotonic() - started)))
+        assert finished["spider"] == "product_redis"
+    assert [scrapyd.job_exit(job) for job in jobs] == ["finished", "finished"], scrapyd.tail()
+
+    db = mongo[1][REDIS_DATABASE]
+    products = [doc["_id"] for doc in db.products.find({}, {"_id": 1})]
+    assert sorted(products) == sorted(ids)  # each exactly once
+    failures = list(db.failures.find({}))
+    assert [(doc["_id"], doc["reason"]) for doc in failures] == [("not-an-id", "invalid_reference")]
+    queue = redis.Redis.from_url(redis_url)
+    assert queue.llen(QUEUE) == 0 and queue.zcard(QUEUE + ":leased") == 0
+    seen = sandbox_stats(emulator)
+    assert seen["signature_failures"] == 0
+    assert seen["max_per_second"] <= QPS  # the quota both jobs book in Redis
+
+    logs = [scrapyd.job_log(job, "product_redis") for job in jobs]
+    summaries = [SUMMARY.findall(log) for log in logs]
+    assert all(len(found) == 1 for found in summaries), summaries
+    # nothing fetched twice (one job may take the whole queue: it buffers 2 × CONCURRENT_REQUESTS;
+    # the other then ends only once those leases are acked)
+    assert sum(int(found[0][0]) for found in summaries) == len(ids)
+    assert sum(int(found[0][1]) for found in summaries) == 1
+    token = RedisTokenStore(queue, DEMO_APP_KEY).load()  # the access token both jobs used
+    assert token is not None
+    secrets = (DEMO_APP_SECRET, DEMO_REFRESH_TOKEN, token.access_token)
+    for log in logs:
+        assert "finish reason finished" in log
+        assert f"the queue {QUEUE} is drained: closing" in log
+    for text in [*logs, scrapyd.log_path.read_text(encoding="utf-8")]:
+        assert not [secret for secret in secrets if secret in text]
+    queue.close()
 
 
 def test_egg_needs_no_requirements_file(tmp_path: Path) -> None:
