@@ -63,3 +63,20 @@ class GatewayConfig:
             )
         if not self.gateway_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"ALI1688_GATEWAY_URL must be an http(s) URL, got {self.gateway_url!r}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str | float | int) -> float:
+    """``90`` (seconds), ``30m``, ``6h``, ``2d`` → seconds; anything else is a ValueError."""
+    value = str(text).strip().lower()
+    unit = _UNITS.get(value[-1:], None)
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an age: use seconds or a number with s, m, h or d (e.g. 6h)") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r}: an age cannot be negative")
+    return seconds

@@ -200,6 +200,8 @@ class GatewayResponseMiddleware:
         if retry is not None:
             return retry
         request.meta[RESULT] = result
+        if outcome is not Outcome.OK:
+            request.meta["dont_cache"] = True  # the HTTP cache keeps products, never error replies
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bson import json_util
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
@@ -62,17 +63,15 @@ class MongoPipeline:
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         crawler.signals.connect(self.on_failure, signal=failure_recorded)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoPipeline:
         settings = crawler.settings
         if not settings.getbool("MONGO_ENABLED", True):
             raise NotConfigured
-        uri = str(setting(settings, "MONGO_URI", "mongodb://127.0.0.1:27017"))
-        database = str(setting(settings, "MONGO_DATABASE", "ali1688"))
-        store = MongoStore(uri, database, timeout_ms=settings.getint("MONGO_TIMEOUT_MS", 5000))
-        return cls(crawler, store, settings.getint("MONGO_BATCH_SIZE", 500),
-                   settings.getfloat("MONGO_FLUSH_SECONDS", 2.0))
+        return cls(crawler, MongoStore.from_settings(settings), int(setting(settings, "MONGO_BATCH_SIZE", 500)),
+                   float(setting(settings, "MONGO_FLUSH_SECONDS", 2.0)))
 
     async def open_spider(self) -> None:
         assert self.store is not None
@@ -82,8 +81,7 @@ class MongoPipeline:
             self.store = None
             fatal_stop(self.crawler, "mongo_unreachable", f"{exc} (set MONGO_URI)")
             return
-        logger.info("writing to MongoDB %s, database %r", _where(self.crawler), self.crawler.settings.get(
-            "MONGO_DATABASE") or os.environ.get("MONGO_DATABASE") or "ali1688")
+        logger.info("writing to MongoDB %s", self.store.where)
         self._ticker = asyncio.ensure_future(self._tick())
 
     async def process_item(self, item: Any) -> Any:
@@ -119,6 +117,7 @@ class MongoPipeline:
                 return
             self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
             self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
+            self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
 
@@ -126,8 +125,17 @@ class MongoPipeline:
         if self._ticker is not None:
             self._ticker.cancel()
         await self.flush()
-        if self.store is not None:
-            self.store.close()
+
+    async def spider_closed(self, spider: Any, reason: str) -> None:
+        """Record the run (after the last flush: the stats are final), then let go of MongoDB."""
+        if self.store is None:
+            return
+        stats = self.crawler.stats.get_stats()  # type: ignore[union-attr]
+        try:
+            await asyncio.to_thread(self.store.record_run, run_document(spider.name, stats, reason))
+        except StorageError as exc:
+            logger.error("%s (the run summary was not stored)", exc)
+        self.store.close()
 
     def _save_unwritten(self, products: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
         """Keep what MongoDB could not take: one JSON document per line, to load later."""
@@ -143,7 +151,20 @@ class MongoPipeline:
                      len(products), len(failures), path)
 
 
-def _where(crawler: Crawler) -> str:
-    from .storage import redact_uri
 
-    return redact_uri(str(setting(crawler.settings, "MONGO_URI", "mongodb://127.0.0.1:27017")))
+def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The ``runs`` document of one crawl, from its final stats."""
+    started = stats.get("start_time")
+    finished = datetime.now(UTC)
+    elapsed = (finished - started).total_seconds() if started else 0.0
+    failed = {key.rsplit("/", 1)[1]: value for key, value in stats.items() if key.startswith("ali1688/failed/")}
+    fetched = int(stats.get("ali1688/products", 0))
+    return {
+        "_id": f"{spider}-{finished:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}", "spider": spider,
+        "started_at": started, "finished_at": finished, "finish_reason": reason,
+        "fetched": fetched, "failed": sum(failed.values()), "failed_by_reason": failed,
+        "fresh": int(stats.get("ali1688/fresh", 0)), "retried": int(stats.get("ali1688/retry/count", 0)),
+        "token_refreshes": int(stats.get("ali1688/token/refresh", 0)),
+        "changed": int(stats.get("ali1688/mongo/history_written", 0)),
+        "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
+    }

@@ -1,14 +1,15 @@
 """MongoDB storage: products and failures, written in bulk, idempotent, exact prices.
 
 ``products``: ``_id`` = product id, the normalised product (Decimal → ``Decimal128``),
-``source_api``, ``fetched_at``, ``first_seen_at`` and the raw payload. ``failures``: ``_id`` =
-product id (or the raw input text), reason, error code, attempts, time. A product written here
-removes its id from ``failures``.
+``source_api``, ``fetched_at``, ``first_seen_at``, ``changed_at``, ``content_hash`` and the raw
+payload. ``failures``: ``_id`` = product id (or the raw input text), reason, error code,
+attempts, time. A product written here removes its id from ``failures``. ``product_history``:
+one document per fetch that changed a tracked field. ``runs``: one document per crawl.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,8 +19,13 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
 from pymongo.errors import PyMongoError
 
+from . import history
+
 PRODUCTS = "products"
 FAILURES = "failures"
+HISTORY = "product_history"
+DEFAULT_URI = "mongodb://127.0.0.1:27017"
+RUNS = "runs"
 
 
 class _DecimalEncoder(TypeEncoder):
@@ -59,6 +65,23 @@ class MongoStore:
         self.db = self._client.get_database(database, codec_options=CODEC_OPTIONS)
         self.products = self.db[PRODUCTS]
         self.failures = self.db[FAILURES]
+        self.history = self.db[HISTORY]
+        self.runs = self.db[RUNS]
+        self.history_written = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> MongoStore:
+        """``MONGO_URI`` (default ``mongodb://127.0.0.1:27017``), ``MONGO_DATABASE`` (``ali1688``),
+        ``MONGO_TIMEOUT_MS``: Scrapy settings or environment variables."""
+        from .config import setting
+
+        uri = str(setting(settings, "MONGO_URI", DEFAULT_URI))
+        database = str(setting(settings, "MONGO_DATABASE", "ali1688"))
+        return cls(uri, database, timeout_ms=int(setting(settings, "MONGO_TIMEOUT_MS", 5000)))
+
+    @property
+    def where(self) -> str:
+        return f"{redact_uri(self.uri)}, database {self.database_name!r}"
 
     def open(self) -> None:
         """Check the server answers and create the indexes (idempotent)."""
@@ -69,34 +92,95 @@ class MongoStore:
             self.products.create_index([("category_id", ASCENDING)])
             self.failures.create_index([("reason", ASCENDING)])
             self.failures.create_index([("at", ASCENDING)])
+            self.history.create_index([("product_id", ASCENDING), ("at", ASCENDING)])
+            self.history.create_index([("at", ASCENDING)])
         except PyMongoError as exc:
             raise StorageError(f"MongoDB at {redact_uri(self.uri)} cannot be reached: {_short(exc)}") from None
 
     def write(self, products: Iterable[dict[str, Any]], failures: Iterable[dict[str, Any]]) -> tuple[int, int]:
-        """Upsert product and failure documents in bulk; returns how many of each were written."""
+        """Upsert product and failure documents in bulk; returns how many of each were written.
+
+        Each product is compared with the stored one: a change of a tracked field (history.py)
+        adds a ``product_history`` document and moves ``changed_at``; ``content_hash`` is kept on
+        the product.
+        """
         now = datetime.now(UTC)
-        product_ops: list[Any] = []
-        fetched: list[str] = []
-        for doc in products:
-            doc = dict(doc)
-            key = doc.pop("_id")
-            fetched.append(key)
-            product_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$setOnInsert": {"first_seen_at": now}},
-                                         upsert=True))
-        failure_ops: list[Any] = []
-        for doc in failures:
-            doc = dict(doc)
-            key = doc.pop("_id")
-            failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
+        products = list(products)
         try:
+            stored = self._stored_versions([doc["_id"] for doc in products])
+            product_ops, history_docs = self._product_updates(products, stored, now)
+            failure_ops: list[Any] = []
+            for doc in failures:
+                doc = dict(doc)
+                key = doc.pop("_id")
+                failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
             if product_ops:
                 self.products.bulk_write(product_ops, ordered=False)
+                fetched = [doc["_id"] for doc in products]
                 self.failures.bulk_write([DeleteMany({"_id": {"$in": fetched}})], ordered=False)
+            if history_docs:
+                self.history.insert_many(history_docs, ordered=False)
             if failure_ops:
                 self.failures.bulk_write(failure_ops, ordered=False)
         except PyMongoError as exc:
             raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {_short(exc)}") from None
+        self.history_written += len(history_docs)
         return len(product_ops), len(failure_ops)
+
+    def _stored_versions(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        return {doc["_id"]: doc for doc in self.products.find({"_id": {"$in": keys}}, history.PROJECTION)}
+
+    @staticmethod
+    def _product_updates(
+        products: list[dict[str, Any]], stored: dict[str, dict[str, Any]], now: datetime,
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
+        ops: list[Any] = []
+        history_docs: list[dict[str, Any]] = []
+        for doc in products:
+            doc = dict(doc)
+            key = doc.pop("_id")
+            doc["content_hash"] = history.content_hash(doc)
+            previous = stored.get(key)
+            on_insert: dict[str, Any] = {"first_seen_at": now}
+            if previous is None:
+                on_insert["changed_at"] = now
+            elif history.content_hash(previous) != doc["content_hash"]:
+                found = history.changes(previous, doc)
+                if found:
+                    history_docs.append({"product_id": key, "at": now, "source_api": doc.get("source_api"),
+                                         "changes": found})
+                    doc["changed_at"] = now
+            stored[key] = {**doc, "_id": key}  # a second fetch in the same batch compares with this one
+            ops.append(UpdateOne({"_id": key}, {"$set": doc, "$setOnInsert": on_insert}, upsert=True))
+        return ops, history_docs
+
+    def fetched_since(self, keys: list[str], since: datetime) -> set[str]:
+        """Which of these products were fetched at or after ``since``."""
+        found = self.products.find({"_id": {"$in": keys}, "fetched_at": {"$gte": since}}, {"_id": 1})
+        return {doc["_id"] for doc in found}
+
+    def fetched_before(self, before: datetime, batch: int = 1000) -> Iterator[list[str]]:
+        """Ids of products last fetched before ``before``, in batches (a cursor, not a list)."""
+        cursor = self.products.find({"fetched_at": {"$lt": before}}, {"_id": 1}).batch_size(batch)
+        chunk: list[str] = []
+        for doc in cursor:
+            chunk.append(doc["_id"])
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def count_fetched_before(self, before: datetime) -> int:
+        return int(self.products.count_documents({"fetched_at": {"$lt": before}}))
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        try:
+            self.runs.insert_one(run)
+        except PyMongoError as exc:
+            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {_short(exc)}") from None
 
     def close(self) -> None:
         self._client.close()

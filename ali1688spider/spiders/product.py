@@ -3,12 +3,17 @@
     scrapy crawl product -a ids=610784549587,https://detail.1688.com/offer/626644646828.html
     scrapy crawl product -a ids_file=ids.txt     # one id or URL per line; '#' comments, blanks ok
     scrapy crawl product -a ids=… -a api=crossborder -a country=en
+    scrapy crawl product -a refresh_older_than=6h   # re-fetch stored products older than that (30m, 2d)
+
+With ``ALI1688_FRESH_FOR`` (seconds, or 6h/30m/2d) ids fetched more recently are skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +22,14 @@ import scrapy
 from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
-from ..config import GatewayConfig
-from ..outcomes import FailureRecord, is_stopping, record_failure
+from ..config import GatewayConfig, parse_age
+from ..freshness import FreshnessFilter
+from ..outcomes import FailureRecord, fatal_stop, is_stopping, record_failure
 from ..requests import api_request
+from ..storage import MongoStore, StorageError
 from .calls import ProductCallbacks, wait_for_room
 
+FRESHNESS_BATCH = 200  # references parsed (and checked for freshness) at a time
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 
 
@@ -38,52 +46,101 @@ def count_references(path: str | Path) -> int:
     return sum(1 for _ in read_references(path))
 
 
+async def _chunks(items: AsyncIterator[str], size: int) -> AsyncIterator[list[str]]:
+    chunk: list[str] = []
+    async for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 class ProductSpider(ProductCallbacks, scrapy.Spider):
     name = "product"
 
     def __init__(
         self, ids: str | None = None, ids_file: str | None = None, api: str = "product.get",
-        country: str = "en", *args: Any, **kwargs: Any,
+        country: str = "en", refresh_older_than: str | None = None, *args: Any, **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        if not ids and not ids_file:
-            raise ValueError("give offer ids: -a ids=ID,URL,… or -a ids_file=FILE")
+        if not ids and not ids_file and not refresh_older_than:
+            raise ValueError("give offer ids: -a ids=ID,URL,…, -a ids_file=FILE or -a refresh_older_than=6h")
         if ids_file and not Path(ids_file).is_file():
             raise ValueError(f"ids_file {ids_file!r} does not exist")
         self.ids = ids
         self.ids_file = ids_file
+        self.older_than = parse_age(refresh_older_than) if refresh_older_than else None
         self.api: ApiSpec = product_api(api)
         self.api_options: dict[str, Any] = {"country": country} if self.api.key == "crossborder" else {}
 
-    def references(self) -> Iterator[str]:
+    async def references(self) -> AsyncIterator[str]:
+        """The input, streamed: ``ids``, then ``ids_file``, then the stale products in MongoDB."""
         if self.ids:
-            yield from (part.strip() for part in self.ids.split(",") if part.strip())
+            for part in self.ids.split(","):
+                if part.strip():
+                    yield part.strip()
         if self.ids_file:
-            yield from (text for _, text in read_references(self.ids_file))
+            for _, text in read_references(self.ids_file):
+                yield text
+        if self.older_than is not None:
+            store = MongoStore.from_settings(self.crawler.settings)
+            batches = store.fetched_before(self._stale_cutoff)
+            try:
+                while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                    for offer_id in batch:
+                        yield offer_id
+            finally:
+                store.close()
 
-    def expected_total(self) -> int:
+    async def expected_total(self) -> int:
         total = len([p for p in (self.ids or "").split(",") if p.strip()])
         if self.ids_file:
             total += count_references(self.ids_file)
+        if self.older_than is not None:
+            store = MongoStore.from_settings(self.crawler.settings)
+            try:
+                total += await asyncio.to_thread(store.count_fetched_before, self._stale_cutoff)
+            finally:
+                store.close()
         return total
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         stats = self.crawler.stats
         assert stats is not None
-        stats.set_value("ali1688/input/total", self.expected_total())
+        if self.older_than is not None:
+            self._stale_cutoff = datetime.now(UTC) - timedelta(seconds=self.older_than)
+        try:
+            stats.set_value("ali1688/input/total", await self.expected_total())
+        except StorageError as exc:
+            fatal_stop(self.crawler, "mongo_unreachable", f"{exc} (set MONGO_URI)")
+            return
         config = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
-        for ref in self.references():
-            await wait_for_room(self.crawler, buffered)
-            if is_stopping(self.crawler):
-                return
-            stats.inc_value("ali1688/input/read")
-            try:
-                offer_id = parse_offer_ref(ref)
-            except InvalidOfferRef as exc:
-                record_failure(self.crawler, FailureRecord(key=ref, reason="invalid_reference", message=str(exc)))
-                continue
-            yield self.product_request(config, offer_id, ref)
+        freshness = FreshnessFilter.from_crawler(self.crawler)
+        try:
+            async for chunk in _chunks(self.references(), FRESHNESS_BATCH):
+                offers = []
+                for ref in chunk:
+                    stats.inc_value("ali1688/input/read")
+                    try:
+                        offers.append((ref, parse_offer_ref(ref)))
+                    except InvalidOfferRef as exc:
+                        record_failure(self.crawler, FailureRecord(key=ref, reason="invalid_reference",
+                                                                   message=str(exc)))
+                fresh = await freshness.fresh([offer_id for _, offer_id in offers]) if freshness else set()
+                for ref, offer_id in offers:
+                    if offer_id in fresh:
+                        stats.inc_value("ali1688/fresh")
+                        continue
+                    await wait_for_room(self.crawler, buffered)
+                    if is_stopping(self.crawler):
+                        return
+                    yield self.product_request(config, offer_id, ref)
+        finally:
+            if freshness is not None:
+                freshness.close()
 
     def product_request(self, config: GatewayConfig, offer_id: str, ref: str) -> scrapy.Request:
         return api_request(

@@ -1,0 +1,77 @@
+"""What changed between two fetches of a product: the tracked fields, their hash and their diff.
+
+Tracked: ``subject``, ``status``, ``stock``, ``price_tiers`` and each SKU's price and stock. A
+fetch that changes none of them leaves no history. Prices compare as decimals, whether they come
+from the crawl (``Decimal``) or from MongoDB (``Decimal128``): 12.5 and 12.50 are the same price.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from bson.decimal128 import Decimal128
+
+SCALARS = ("subject", "status", "stock")
+#: The projection that reads the tracked fields of a stored product.
+PROJECTION = {"subject": 1, "status": 1, "stock": 1, "price_tiers": 1, "skus.sku_id": 1, "skus.price": 1,
+              "skus.stock": 1, "content_hash": 1}
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal128):
+        value = value.to_decimal()
+    return Decimal(value).normalize() if not isinstance(value, Decimal) else value.normalize()
+
+
+def _tiers(doc: dict[str, Any]) -> list[tuple[int, Decimal | None]]:
+    return [(int(tier["min_quantity"]), _money(tier.get("price"))) for tier in doc.get("price_tiers") or []]
+
+
+def _skus(doc: dict[str, Any]) -> dict[str, tuple[Decimal | None, int | None]]:
+    return {str(sku["sku_id"]): (_money(sku.get("price")), sku.get("stock")) for sku in doc.get("skus") or []}
+
+
+def content_hash(doc: dict[str, Any]) -> str:
+    """A hash of the tracked fields only (not ``fetched_at``, not the raw payload)."""
+    view = {
+        **{name: doc.get(name) for name in SCALARS},
+        "price_tiers": [[quantity, str(price)] for quantity, price in _tiers(doc)],
+        "skus": {sku: [str(price), stock] for sku, (price, stock) in sorted(_skus(doc).items())},
+    }
+    text = json.dumps(view, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The changed tracked fields as ``{"field", "old", "new"}``, prices as ``Decimal``."""
+    found: list[dict[str, Any]] = []
+    for name in SCALARS:
+        if old.get(name) != new.get(name):
+            found.append({"field": name, "old": old.get(name), "new": new.get(name)})
+    old_tiers, new_tiers = _tiers(old), _tiers(new)
+    if old_tiers != new_tiers:
+        found.append({
+            "field": "price_tiers",
+            "old": [{"min_quantity": q, "price": p} for q, p in old_tiers],
+            "new": [{"min_quantity": q, "price": p} for q, p in new_tiers],
+        })
+    old_skus, new_skus = _skus(old), _skus(new)
+    for sku in sorted(old_skus.keys() | new_skus.keys()):
+        before, after = old_skus.get(sku), new_skus.get(sku)
+        if before is None or after is None:
+            found.append({"field": f"skus.{sku}", "old": _sku_value(before), "new": _sku_value(after)})
+            continue
+        if before[0] != after[0]:
+            found.append({"field": f"skus.{sku}.price", "old": before[0], "new": after[0]})
+        if before[1] != after[1]:
+            found.append({"field": f"skus.{sku}.stock", "old": before[1], "new": after[1]})
+    return found
+
+
+def _sku_value(value: tuple[Decimal | None, int | None] | None) -> dict[str, Any] | None:
+    return None if value is None else {"price": value[0], "stock": value[1]}

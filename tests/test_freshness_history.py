@@ -1,0 +1,136 @@
+"""Freshness (no calls for fresh data), re-fetching stale products, the run log, the HTTP cache
+keeping only products, and price/stock history — end to end against the emulator."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import pytest_twisted
+from pymongo import MongoClient
+
+from ali1688spider.config import parse_age
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.services import gateway_emulator, mongo_server
+
+from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats
+
+CATALOGUE = Catalogue(1688)
+_blocks = itertools.count()
+
+
+def fresh_ids(n: int) -> list[str]:
+    return [str(i) for i in CATALOGUE.offer_ids(n, start=640_000_000_000 + next(_blocks) * 100_000)]
+
+
+@pytest.fixture(scope="module")
+def mongo():
+    with mongo_server() as server:
+        client: MongoClient = MongoClient(server.url, tz_aware=True)
+        yield server.url, client
+        client.close()
+
+
+@pytest.fixture
+def database(mongo):
+    uri, client = mongo
+    name = f"f_{uuid.uuid4().hex[:10]}"
+    yield uri, name, client[name]
+    client.drop_database(name)
+
+
+@pytest.fixture
+def emulator():
+    with gateway_emulator() as service:
+        yield service.url
+
+
+@pytest_twisted.ensureDeferred
+async def test_fresh_products_cost_no_calls(emulator, database):
+    uri, name, db = database
+    old, new = fresh_ids(10), fresh_ids(5)
+    await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(old))
+    served = sandbox_stats(emulator)["served"]
+    crawler = await run_crawl(crawl_settings(emulator, uri, name, ALI1688_FRESH_FOR="1h"), ids=",".join(old + new))
+    assert sandbox_stats(emulator)["served"] - served == 5
+    assert crawler.stats.get_value("ali1688/fresh") == 10
+    assert db.products.count_documents({}) == 15
+    run = db.runs.find_one({"fresh": 10})
+    assert run is not None and run["fetched"] == 5 and run["finish_reason"] == "finished"
+
+
+@pytest_twisted.ensureDeferred
+async def test_refresh_older_than_refetches_only_stale_products(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(10)
+    await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids))
+    stale = ids[:4]
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    db.products.update_many({"_id": {"$in": stale}}, {"$set": {"fetched_at": two_days_ago}})
+    served = sandbox_stats(emulator)["served"]
+    crawler = await run_crawl(crawl_settings(emulator, uri, name), refresh_older_than="1d")
+    assert crawler.stats.get_value("ali1688/input/total") == 4
+    assert sandbox_stats(emulator)["served"] - served == 4
+    assert db.products.count_documents({"fetched_at": {"$lt": datetime.now(UTC) - timedelta(hours=1)}}) == 0
+    assert db.runs.count_documents({}) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_cache_keeps_products_not_error_replies(emulator, database, tmp_path):
+    uri, name, _ = database
+    ids, missing = fresh_ids(3), [str(i) for i in CATALOGUE.missing_ids(1, start=650_000_000_000)]
+    settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(tmp_path / "cache"))
+    await run_crawl(settings, ids=",".join(ids + missing))
+    served = sandbox_stats(emulator)["served"]
+    crawler = await run_crawl(settings, ids=",".join(ids + missing))
+    assert crawler.stats.get_value("httpcache/hit") == 3
+    assert sandbox_stats(emulator)["served"] - served == 1  # the unknown id is asked again
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30m", 1800), ("6h", 21600), ("2d", 172800),
+                                                ("1.5h", 5400), ("0", 0)])
+def test_ages(text, seconds):
+    assert parse_age(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "6x", "-1h", "soon"])
+def test_bad_ages(text):
+    with pytest.raises(ValueError):
+        parse_age(text)
+
+
+@pytest_twisted.ensureDeferred
+async def test_price_and_stock_history(emulator, database):
+    uri, name, db = database
+    ids = fresh_ids(30)
+    settings = crawl_settings(emulator, uri, name)
+    await run_crawl(settings, ids=",".join(ids))
+    first = {doc["_id"]: doc for doc in db.products.find()}
+    assert db.product_history.count_documents({}) == 0
+    assert all(doc["changed_at"] == doc["first_seen_at"] for doc in first.values())
+
+    await run_crawl(settings, ids=",".join(ids))  # nothing changed: no history
+    assert db.product_history.count_documents({}) == 0
+
+    sandbox_post(emulator, "/_sandbox/epoch")
+    drifted = {str(i) for i in CATALOGUE.drifted_ids([int(i) for i in ids], 1)}
+    assert drifted and drifted != set(ids)
+    await run_crawl(settings, ids=",".join(ids))
+    history = {doc["product_id"]: doc for doc in db.product_history.find()}
+    assert set(history) == drifted
+    for offer_id, entry in history.items():
+        fields = {change["field"] for change in entry["changes"]}
+        assert fields <= {"price_tiers", "stock"} | {f for f in fields if f.startswith("skus.")}
+        tiers = next((c for c in entry["changes"] if c["field"] == "price_tiers"), None)
+        if tiers is not None:
+            offer = CATALOGUE.offer(offer_id, epoch=1)
+            assert [t["price"].to_decimal() for t in tiers["new"]] == [Decimal(t.price_cents) / 100
+                                                                       for t in offer.tiers]
+        now = db.products.find_one({"_id": offer_id})
+        assert now["changed_at"] > first[offer_id]["changed_at"]
+        assert now["content_hash"] != first[offer_id]["content_hash"]
+    for offer_id in set(ids) - drifted:
+        assert db.products.find_one({"_id": offer_id})["changed_at"] == first[offer_id]["changed_at"]
