@@ -215,3 +215,22 @@ def test_token_store_in_redis_is_encrypted_with_a_key(redis_url):
         RedisTokenStore(r, "app").load()
     with pytest.raises(TokenError, match="cannot be decrypted"):
         RedisTokenStore(r, "app", TokenCipher(Fernet.generate_key())).load()
+
+
+def test_fresh_entries_are_acked_without_a_call(mongo, redis_url, tmp_path):
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    old = [str(i) for i in Catalogue(1688).offer_ids(20, start=635_000_000_000)]
+    new = [str(i) for i in Catalogue(1688).offer_ids(5, start=636_000_000_000)]
+    with gateway_emulator() as gateway:
+        env = worker_env(gateway.url, uri, database, redis_url, ALI1688_FRESH_FOR="1h")
+        enqueue(env, old, tmp_path)
+        assert Workers(env, tmp_path, 1).wait() == [0]
+        served = sandbox_stats(gateway.url)["served"]
+        enqueue(env, old + new, tmp_path)
+        workers = Workers(env, tmp_path, 1)
+        assert workers.wait() == [0], workers.output()[-2000:]
+        assert sandbox_stats(gateway.url)["served"] - served == 5
+    accounted(client[database], old + new)
+    r = redis.Redis.from_url(redis_url)
+    assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0

@@ -28,6 +28,7 @@ from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..cluster import LeaseQueue, async_redis, redis_url
 from ..config import GatewayConfig, setting
+from ..freshness import FreshnessFilter
 from ..outcomes import FailureRecord, documents_stored, is_stopping, record_failure
 from ..requests import api_request
 from ..storage import redact_uri
@@ -56,6 +57,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                                   float(setting(settings, "ALI1688_LEASE_SECONDS", 60)))
         spider.poll_seconds = float(setting(settings, "ALI1688_QUEUE_POLL_SECONDS", 1.0))
         spider.max_idle_time = int(setting(settings, "MAX_IDLE_TIME_BEFORE_CLOSE", 0))  # also from the environment
+        spider.freshness = FreshnessFilter.from_crawler(crawler)
         crawler.signals.connect(spider.on_stored, signal=documents_stored)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         return spider
@@ -90,8 +92,10 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                 if entries:
                     idle_since = None
                     self.crawler.stats.inc_value("ali1688/queue/taken", len(entries))
-                    for entry in entries:
-                        request = self._request_for(config, entry)
+                    calls = [call for call in map(self._parse, entries) if call is not None]
+                    fresh = await self._fresh([call[1] for call in calls])
+                    for entry, offer_id, text, api, country in calls:
+                        request = self._request_for(config, entry, offer_id, text, api, country, offer_id in fresh)
                         if request is not None:
                             yield request
                     continue
@@ -106,15 +110,32 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         finally:
             renewer.cancel()
 
-    def _request_for(self, config: GatewayConfig, entry: bytes) -> scrapy.Request | None:
+    def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
+        """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
         text = entry.decode("utf-8", errors="replace").strip()
         self.crawler.stats.inc_value("ali1688/input/read")
         try:
             ref, api, country = self._parse_entry(text)
-            offer_id = parse_offer_ref(ref)
+            return entry, parse_offer_ref(ref), text, api, country
         except (InvalidOfferRef, ValueError) as exc:
             self._hold(text, entry)
             record_failure(self.crawler, FailureRecord(key=text[:1000], reason="invalid_reference", message=str(exc)))
+            return None
+
+    async def _fresh(self, offer_ids: list[str]) -> set[str]:
+        if self.freshness is None or not offer_ids:
+            return set()
+        try:
+            return await self.freshness.fresh(offer_ids)
+        except Exception as exc:  # MongoDB: the pipeline reports it; fetch rather than lose the ids
+            logger.warning("cannot check freshness (%s): fetching", exc)
+            return set()
+
+    def _request_for(self, config: GatewayConfig, entry: bytes, offer_id: str, text: str, api: ApiSpec,
+                     country: str, fresh: bool) -> scrapy.Request | None:
+        if fresh:  # its product is in MongoDB already: nothing to fetch, nothing to wait for
+            self.crawler.stats.inc_value("ali1688/fresh")
+            self._ack_soon([entry])
             return None
         if offer_id in self._held:  # the same offer is already being fetched
             self._hold(offer_id, entry)
@@ -143,7 +164,9 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     # -- acknowledging ----------------------------------------------------------------------
 
     def on_stored(self, keys: list[str]) -> None:
-        entries = [entry for key in keys for entry in self._held.pop(key, ())]
+        self._ack_soon([entry for key in keys for entry in self._held.pop(key, ())])
+
+    def _ack_soon(self, entries: list[bytes]) -> None:
         if entries:
             task = asyncio.ensure_future(self._ack(entries))
             self._acks.add(task)
@@ -178,6 +201,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
         await self.queue.redis.aclose()
+        if self.freshness is not None:
+            self.freshness.close()
 
     # -- Redis outages ----------------------------------------------------------------------
 
