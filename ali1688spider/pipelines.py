@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,9 @@ class ValidationPipeline:
 
 class MongoPipeline:
     """Buffers documents and writes them with ``bulk_write``: when a batch is full, every
-    ``MONGO_FLUSH_SECONDS`` and when the spider closes. If MongoDB fails, the crawl stops with
-    one clear line and the unwritten documents are saved to a JSON-lines file."""
+    ``MONGO_FLUSH_SECONDS`` and when the spider closes. If a write fails, the documents are kept
+    and retried for up to ``MONGO_RETRY_SECONDS``; after that the crawl stops with one clear line
+    and the unwritten documents are saved to a JSON-lines file."""
 
     def __init__(self, crawler: Crawler, store: MongoStore, batch_size: int, flush_seconds: float) -> None:
         self.crawler = crawler
@@ -62,6 +64,8 @@ class MongoPipeline:
         self._failures: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+        self.retry_seconds = float(setting(crawler.settings, "MONGO_RETRY_SECONDS", 60))
         crawler.signals.connect(self.on_failure, signal=failure_recorded)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -87,8 +91,8 @@ class MongoPipeline:
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Product):
             self._products.append(product_document(item.to_dict(), datetime.now(UTC)))
-            if len(self._products) >= self.batch_size:
-                await self.flush()
+            if len(self._products) >= self.batch_size and self._down_since is None:
+                await self.flush()  # while MongoDB is away, only the ticker retries
         return item
 
     def on_failure(self, failure: FailureRecord) -> None:
@@ -99,7 +103,7 @@ class MongoPipeline:
             await asyncio.sleep(self.flush_seconds)
             await self.flush()
 
-    async def flush(self) -> None:
+    async def flush(self, *, final: bool = False) -> None:
         async with self._lock:
             products, self._products = self._products, []
             failures, self._failures = self._failures, []
@@ -111,20 +115,43 @@ class MongoPipeline:
             try:
                 written, failed = await asyncio.to_thread(self.store.write, products, failures)
             except StorageError as exc:
-                self.store = None
-                fatal_stop(self.crawler, "mongo_write_failed", str(exc))
-                self._save_unwritten(products, failures)
+                self._write_failed(exc, products, failures, final=final)
                 return
+            if self._down_since is not None:
+                logger.warning("MongoDB is back after %.0f s", time.monotonic() - self._down_since)
+                self._down_since = None
             self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
             self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
             self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
 
+    def _write_failed(self, exc: StorageError, products: list[dict[str, Any]], failures: list[dict[str, Any]],
+                      *, final: bool) -> None:
+        """Keep the documents and try again at the next flush, for up to ``MONGO_RETRY_SECONDS``;
+        then stop the crawl and save them to a file."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            logger.error("%s: keeping %d documents and retrying for up to %.0f s",
+                         exc, len(products) + len(failures), self.retry_seconds)
+        if now - self._down_since < self.retry_seconds and not final:
+            self._products[:0] = products
+            self._failures[:0] = failures
+            self.stats.inc_value("ali1688/mongo/write_retries")  # type: ignore[union-attr]
+            return
+        self.store = None
+        fatal_stop(self.crawler, "mongo_write_failed", f"{exc} (for {now - self._down_since:.0f} s)")
+        self._save_unwritten(products, failures)
+
     async def close_spider(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
         await self.flush()
+        while (self._products or self._failures) and self.store is not None:
+            await asyncio.sleep(min(1.0, self.flush_seconds))  # MongoDB is away: wait, within the retry limit
+            left = self.retry_seconds - (time.monotonic() - (self._down_since or time.monotonic()))
+            await self.flush(final=left <= 0)
 
     async def spider_closed(self, spider: Any, reason: str) -> None:
         """Record the run (after the last flush: the stats are final), then let go of MongoDB."""

@@ -28,7 +28,7 @@ import pytest
 from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_APIS, PRODUCT_GET, ApiSpec
 from ali1688spider.aop.classify import MALFORMED_BODY, Classification, Outcome, classify_response
 from ali1688spider.aop.signing import encode_params, sign
-from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.catalogue import MAX_EPOCH, Catalogue, Offer
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.sandbox.views import ProductBodies
 
@@ -589,6 +589,187 @@ def test_the_three_views_of_one_offer_agree(offer_id: int) -> None:
         assert prices and all(p > 0 and p.as_tuple().exponent >= -2 for p in prices), prices  # type: ignore[operator]
 
 
+# -- epochs: prices and stock that change between fetches ------------------------------------
+
+def _at(offer_id: int, epoch: int, catalogue: Catalogue = CATALOGUE) -> Offer:
+    offer = catalogue.offer(offer_id, epoch)
+    assert offer is not None
+    return offer
+
+
+def test_epoch_zero_is_the_base_catalogue() -> None:
+    bodies = ProductBodies(Catalogue(SANDBOX_SEED))
+    for offer_id in IDS + MISSING:
+        assert CATALOGUE.offer(offer_id, 0) == CATALOGUE.offer(offer_id)
+        assert CATALOGUE.drift_epoch(offer_id, 0) == 0
+        for api in ("product.get", "crossborder", "fenxiao"):
+            assert bodies.body(api, offer_id, "en", 0) == bodies.body(api, offer_id, "en")
+    assert CATALOGUE.drifted_ids(IDS, 0) == []
+    for bad in (-1, MAX_EPOCH + 1, True, 1.0):
+        with pytest.raises(ValueError, match="epoch"):
+            CATALOGUE.offer(IDS[0], bad)  # type: ignore[arg-type]
+
+
+def test_epochs_are_deterministic() -> None:
+    ids = Catalogue(7).offer_ids(200)
+    one, two = ProductBodies(Catalogue(7)), ProductBodies(Catalogue(7))
+    for epoch in (1, 2, 5):
+        assert Catalogue(7).drifted_ids(ids, epoch) == Catalogue(7).drifted_ids(ids, epoch)
+        for api in ("product.get", "crossborder", "fenxiao"):
+            first = [one.body(api, i, "en", epoch) for i in ids[:30]]
+            assert first == [two.body(api, i, "en", epoch) for i in ids[:30]]
+    for epoch in (3, 1, 3):  # the order of the questions does not matter
+        assert [Catalogue(7).offer(i, epoch) for i in ids[:30]] == [one.catalogue.offer(i, epoch) for i in ids[:30]]
+    assert Catalogue(7).drifted_ids(ids, 1) != Catalogue(7).drifted_ids(ids, 2)
+    assert Catalogue(7).drifted_ids(ids, 1) != Catalogue(8).drifted_ids(ids, 1)
+
+
+def test_drift_follows_the_latest_epoch_that_chose_the_offer() -> None:
+    ids = CATALOGUE.offer_ids(400)
+    for epoch in (1, 2, 3, 4):
+        drifted = CATALOGUE.drifted_ids(ids, epoch)
+        assert 0.2 * len(ids) < len(drifted) < 0.4 * len(ids)
+        assert drifted == [i for i in ids if _at(i, epoch) != _at(i, epoch - 1)]
+        assert set(drifted) == {i for i in ids if CATALOGUE.drift_epoch(i, epoch) == epoch}
+    assert CATALOGUE.drifted_ids([*MISSING, "abc", 12345], 1) == []
+    kept = [i for i in CATALOGUE.drifted_ids(ids, 1) if i not in CATALOGUE.drifted_ids(ids, 2)]
+    assert kept
+    for offer_id in kept:  # drifted at 1, not chosen at 2: the epoch-1 offer, not the base one
+        assert _at(offer_id, 2) == _at(offer_id, 1) != _at(offer_id, 0)
+        assert CATALOGUE.drift_epoch(offer_id, 2) == 1
+    for offer_id in ids[:100]:  # a drift is relative to epoch 0, never compounded
+        assert _at(offer_id, 9) == _at(offer_id, CATALOGUE.drift_epoch(offer_id, 9))
+
+
+def test_drift_moves_only_prices_and_stock() -> None:
+    ids = CATALOGUE.offer_ids(300)
+    stock_moved = 0
+    for epoch in (1, 2):
+        for offer_id in CATALOGUE.drifted_ids(ids, epoch):
+            base, now = _at(offer_id, 0), _at(offer_id, epoch)
+            for name in ("subject", "description", "status", "images", "attributes", "seller", "created",
+                         "updated", "quote_type", "min_order_quantity", "prices_as_text"):
+                assert getattr(now, name) == getattr(base, name), name
+            assert [t.start_quantity for t in now.tiers] == [t.start_quantity for t in base.tiers]
+            assert [(s.sku_id, s.spec_id, s.values) for s in now.skus] == [(s.sku_id, s.spec_id, s.values)
+                                                                            for s in base.skus]
+            prices = [t.price_cents for t in now.tiers]
+            assert prices == sorted(set(prices), reverse=True) and prices[-1] > 0
+            factor = Decimal(now.tiers[0].price_cents) / base.tiers[0].price_cents
+            assert Decimal("0.79") < factor < Decimal("1.21") and not Decimal("0.98") < factor < Decimal("1.02")
+            for old, new in zip(base.skus, now.skus, strict=True):  # the SKUs move by the same factor
+                assert abs(Decimal(new.price_cents) / old.price_cents - factor) < Decimal("0.02")
+                if now.quote_type == 0:
+                    assert new.price_cents == prices[0]
+            stock_moved += [s.amount_on_sale for s in now.skus] != [s.amount_on_sale for s in base.skus]
+            assert now.amount_on_sale == (sum(s.amount_on_sale for s in now.skus) if now.skus else now.amount_on_sale)
+    assert stock_moved > 50
+
+
+@pytest.mark.parametrize("epoch", [1, 2, 7])
+def test_drifted_views_have_exact_falling_prices(epoch: int) -> None:
+    bodies = ProductBodies(CATALOGUE)
+    drifted = CATALOGUE.drifted_ids(IDS, epoch)
+    assert drifted
+    for offer_id in drifted:
+        for api in ("product.get", "crossborder", "fenxiao"):
+            body, found = bodies.body(api, offer_id, "en", epoch)
+            assert found and body != bodies.body(api, offer_id, "en")[0]
+            view = json.loads(body, parse_float=Decimal)
+            prices = _decimal_prices(view, [])
+            assert prices and all(p > 0 and p.as_tuple().exponent >= -2 for p in prices), prices  # type: ignore[operator]
+            tiers = [Decimal(str(price)) for _, price in _prices_and_stock(api, view)[0]]
+            assert tiers == sorted(set(tiers), reverse=True)
+
+
+PricesAndStock = tuple[list[tuple[int, Decimal]], list[tuple[int, Decimal, int]], int]
+
+
+def _prices_and_stock(api: str, view: dict[str, Any]) -> PricesAndStock:
+    """(tiers, SKUs as (id, price, stock), the offer's stock) of one API's reply."""
+    if api == "product.get":
+        info, sale, tier_key, sku_key = view["productInfo"], view["productInfo"]["saleInfo"], "priceRanges", "skuInfos"
+    else:
+        info = view["result"]["result"] if api == "crossborder" else view["productInfo"]
+        sale, tier_key, sku_key = info["productSaleInfo"], "priceRangeList", "productSkuInfos"
+    return (
+        [(t["startQuantity"], Decimal(str(t["price"]))) for t in sale[tier_key]],
+        [(s["skuId"], Decimal(str(s["price"])), s["amountOnSale"]) for s in info[sku_key]],
+        sale["amountOnSale"],
+    )
+
+
+def _post_epoch(sandbox: SandboxProcess, body: bytes | None) -> Reply:
+    request = urllib.request.Request(f"{sandbox.base}/_sandbox/epoch", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def test_new_epoch_is_served_at_once_by_all_three_apis(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    drifting = sandbox_factory()
+    token = drifting.access_token()
+    ids, bodies = IDS[:20], ProductBodies(Catalogue(SANDBOX_SEED))
+
+    def fetch_all() -> dict[tuple[str, int], bytes]:
+        replies = {}
+        for api in PRODUCT_APIS.values():
+            for offer_id in ids:
+                status, body = product_call(drifting, token, offer_id, api)
+                assert status == 200
+                replies[api.key, offer_id] = body
+        return replies
+
+    def country(key: str) -> str:
+        return "en" if key == CROSSBORDER.key else ""
+
+    assert drifting.get("/_sandbox/epoch") == {"epoch": 0}
+    before = fetch_all()
+    assert all(body == bodies.body(key, i, country(key))[0] for (key, i), body in before.items())
+
+    assert _post_epoch(drifting, None) == (200, b'{"epoch": 1}')  # no body: one up
+    assert drifting.get("/_sandbox/epoch") == {"epoch": 1} and drifting.stats()["epoch"] == 1
+    after = fetch_all()
+    drifted = CATALOGUE.drifted_ids(ids, 1)
+    assert 0 < len(drifted) < len(ids)
+    for (key, offer_id), body in after.items():
+        assert body == bodies.body(key, offer_id, country(key), 1)[0]
+        assert (body != before[key, offer_id]) is (offer_id in drifted)  # untouched: byte-identical
+    for offer_id in drifted:  # the three APIs show the same new prices and stock
+        views = [_prices_and_stock(key, json.loads(after[key, offer_id], parse_float=Decimal))
+                 for key in (PRODUCT_GET.key, CROSSBORDER.key, FENXIAO.key)]
+        assert views[0] == views[1] == views[2]
+        offer = _at(offer_id, 1)
+        tiers, skus, stock = views[0]
+        assert tiers == [(t.start_quantity, Decimal(t.price_cents) / 100) for t in offer.tiers]
+        assert skus == [(s.sku_id, Decimal(s.price_cents) / 100, s.amount_on_sale) for s in offer.skus]
+        assert stock == offer.amount_on_sale
+        assert views[0] != _prices_and_stock(PRODUCT_GET.key, json.loads(before[PRODUCT_GET.key, offer_id]))
+
+    drifting.reset()  # counters only: the epoch stays
+    assert drifting.post("/_sandbox/epoch") == {"epoch": 2}  # {} without "epoch": one up as well
+    assert product_call(drifting, token, ids[0])[1] == bodies.body(PRODUCT_GET.key, ids[0], "", 2)[0]
+    assert drifting.post("/_sandbox/epoch", {"epoch": 0}) == {"epoch": 0}
+    assert fetch_all() == before
+
+
+@pytest.mark.parametrize("body", [b'{"epoch": -1}', b'{"epoch": "2"}', b'{"epoch": 1.5}', b'{"epoch": true}',
+                                  f'{{"epoch": {MAX_EPOCH + 1}}}'.encode(), b"[3]", b"{not json"])
+def test_bad_epoch_is_refused(sandbox_factory: Callable[..., SandboxProcess], body: bytes) -> None:
+    started = sandbox_factory(epoch=4)
+    assert started.get("/_sandbox/epoch") == {"epoch": 4}
+    status, reply = _post_epoch(started, body)
+    assert status == 400 and "error" in json.loads(reply)
+    assert started.get("/_sandbox/epoch") == {"epoch": 4}
+    assert started.stats()["config"]["epoch"] == 4
+    token = started.access_token()
+    assert product_call(started, token, IDS[3])[1] == ProductBodies(CATALOGUE).body(PRODUCT_GET.key, IDS[3], "", 4)[0]
+
+
 # -- the command line --------------------------------------------------------------------------
 
 def test_first_line_is_the_url_and_sigterm_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
@@ -619,7 +800,8 @@ def test_sigint_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
     assert sandbox_factory().stop(signal.SIGINT) == 0
 
 
-def test_bad_flag_is_refused() -> None:
-    done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", "--fault-isp", "2"], cwd=ROOT,
+@pytest.mark.parametrize("flag", [("--fault-isp", "2"), ("--epoch", "-1")], ids=["fault-isp", "epoch"])
+def test_bad_flag_is_refused(flag: tuple[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", *flag], cwd=ROOT,
                           check=False, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2 and "--fault-isp" in done.stderr and done.stdout == ""
+    assert done.returncode == 2 and flag[0] in done.stderr and done.stdout == ""

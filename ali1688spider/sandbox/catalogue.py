@@ -3,6 +3,20 @@
 Nothing is stored. Any 9-15 digit id either exists (about 97 %) or does not; an existing id
 always yields the same :class:`Offer`. Money is kept in integer cents, so no price is ever a
 float artefact; :func:`money_text` and :func:`money_number` turn cents into what the APIs send.
+
+Epochs let prices and stock change between fetches. Epoch 0 is the base catalogue above. At each
+epoch ``e > 0`` about 30 % of the offers, chosen from ``(seed, id, e)``, *drift*: their price
+tiers, SKU prices, retail and consign prices are the base ones times one factor of 0.80-0.97 or
+1.03-1.20 (integer cents, rounded half up; tier prices stay > 0 and strictly falling with
+quantity) and their stock (``amountOnSale`` of the SKUs and of the offer) changes. Nothing else
+changes: subject, SKU ids, images, attributes, status and dates stay those of epoch 0.
+
+The rule: the offer at epoch ``e`` is the base offer with the drift of the latest epoch ``d <= e``
+in which the offer was chosen (the base offer itself if there is none), so a drift is not
+compounded and lasts until the offer is chosen again: an offer chosen at epoch 1 but not at 2
+still has its epoch-1 prices at epoch 2. A drift depends on ``(seed, id, d)`` only, hence a given
+``(seed, id, e)`` always gives the same offer. :meth:`Catalogue.drift_epoch` tells ``d``;
+:meth:`Catalogue.drifted_ids` tells which offers differ from epoch ``e - 1``.
 """
 
 from __future__ import annotations
@@ -10,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import random
 import string
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -20,6 +35,9 @@ MIN_OFFER_ID = 10**8  # 9 digits
 MAX_OFFER_ID = 10**15 - 1  # 15 digits
 DEFAULT_FIRST_ID = 600_000_000_000
 MISSING_PER_10000 = 300  # about 3 % of ids do not exist
+DRIFT_PER_10000 = 3000  # about 30 % of the offers drift at each epoch > 0
+MAX_EPOCH = 10**9
+_DRIFT_PER_MILLE = (30, 200)  # a drift moves prices by 3.0-20.0 %, up or down
 
 _BASE62 = string.digits + string.ascii_letters
 _EPOCH = datetime(2018, 1, 1, 8, 0, 0)
@@ -140,12 +158,54 @@ class Catalogue:
         self.seed = seed
         self._sellers = sellers
         self._cached_offer = lru_cache(maxsize=2048)(self._build_offer)
+        self._drifted_offer = lru_cache(maxsize=2048)(self._build_drift)
         self._seller = lru_cache(maxsize=1024)(self._build_seller)
 
-    def offer(self, offer_id: int | str) -> Offer | None:
-        """The offer with this id, or ``None`` when the id is malformed or does not exist."""
+    def offer(self, offer_id: int | str, epoch: int = 0) -> Offer | None:
+        """The offer with this id at ``epoch`` (see the module's docstring), or ``None`` when the id
+        is malformed or does not exist. ``ValueError`` for an epoch outside ``0..MAX_EPOCH``."""
+        check_epoch(epoch)
         number = _as_id(offer_id)
-        return None if number is None else self._cached_offer(number)
+        if number is None:
+            return None
+        drift = self._latest_drift(number, epoch) if epoch else 0
+        return self._cached_offer(number) if drift == 0 else self._drifted_offer(number, drift)
+
+    # -- epochs ---------------------------------------------------------------------------
+
+    def drift_epoch(self, offer_id: int | str, epoch: int) -> int:
+        """The latest epoch ``<= epoch`` in which this offer drifted: the offer at ``epoch`` is the
+        offer at that epoch. 0 when it never drifted, or for a malformed or missing id."""
+        check_epoch(epoch)
+        number = _as_id(offer_id)
+        if number is None or epoch == 0 or not self.exists(number):
+            return 0
+        return self._latest_drift(number, epoch)
+
+    def drifted_ids(self, ids: Iterable[int | str], epoch: int) -> list[int]:
+        """Those of ``ids`` (as ints, in their order) whose offer at ``epoch`` differs from the
+        offer at ``epoch - 1``; none at epoch 0. Missing and malformed ids never drift."""
+        check_epoch(epoch)
+        changed: list[int] = []
+        for offer_id in ids:
+            number = _as_id(offer_id)
+            if number is None or epoch == 0 or not self._chosen(number, epoch):
+                continue  # not chosen at ``epoch``: the same offer as at ``epoch - 1``
+            now = self.offer(number, epoch)
+            if now is not None and now != self.offer(number, epoch - 1):
+                changed.append(number)
+        return changed
+
+    def _chosen(self, number: int, epoch: int) -> bool:
+        digest = hashlib.blake2b(f"{self.seed}:drift:{number}:{epoch}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % 10000 < DRIFT_PER_10000
+
+    def _latest_drift(self, number: int, epoch: int) -> int:
+        # 0.7 ** k: an offer is hardly ever left unchosen for more than a few dozen epochs.
+        for candidate in range(epoch, 0, -1):
+            if self._chosen(number, candidate):
+                return candidate
+        return 0
 
     # -- existence ------------------------------------------------------------------------
 
@@ -255,6 +315,43 @@ class Catalogue:
             quality_level=rng.randint(1, 5),
         )
 
+    def _build_drift(self, offer_id: int, epoch: int) -> Offer | None:
+        """The base offer with the drift chosen at ``epoch`` (prices and stock only)."""
+        base = self._cached_offer(offer_id)
+        if base is None:
+            return None
+        rng = random.Random(f"{self.seed}:drift:{offer_id}:{epoch}")
+        per_mille = 1000 + rng.choice((-1, 1)) * rng.randint(*_DRIFT_PER_MILLE)
+        tiers = _scaled_tiers(base.tiers, per_mille)
+        first_base, first = base.tiers[0].price_cents, tiers[0].price_cents
+        skus = []
+        for sku in base.skus:
+            # a SKU quoted at the first tier's price stays at it (quote type 0: all of them)
+            price = first if sku.price_cents == first_base else _scale(sku.price_cents, per_mille)
+            skus.append(replace(
+                sku,
+                amount_on_sale=_new_stock(rng, sku.amount_on_sale),
+                price_cents=price,
+                retail_cents=None if sku.retail_cents is None else max(
+                    price, _round_up(_scale(sku.retail_cents, per_mille))),
+                consign_cents=None if sku.consign_cents is None else max(
+                    price, _scale(sku.consign_cents, per_mille)),
+            ))
+        return replace(
+            base,
+            tiers=tiers,
+            skus=tuple(skus),
+            amount_on_sale=sum(s.amount_on_sale for s in skus) if skus else _new_stock(rng, base.amount_on_sale),
+            retail_cents=None if base.retail_cents is None else max(
+                first, _round_up(_scale(base.retail_cents, per_mille))),
+        )
+
+
+def check_epoch(epoch: int) -> None:
+    """``ValueError`` unless ``epoch`` is an int within ``0..MAX_EPOCH``."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
+        raise ValueError(f"the epoch must be an integer within 0..{MAX_EPOCH}, got {epoch!r}")
+
 
 def _as_id(offer_id: int | str) -> int | None:
     if isinstance(offer_id, bool):
@@ -286,6 +383,30 @@ def _price_tiers(rng: random.Random, category: vocab.Category) -> tuple[PriceTie
             break
         tiers.append(PriceTier(quantity, price))
     return tuple(tiers)
+
+
+def _scale(cents: int, per_mille: int) -> int:
+    """``cents * per_mille / 1000``, rounded half up, at least 1 cent."""
+    return max(1, (cents * per_mille + 500) // 1000)
+
+
+def _scaled_tiers(tiers: tuple[PriceTier, ...], per_mille: int) -> tuple[PriceTier, ...]:
+    """The tiers with scaled prices, still strictly falling with quantity (a price that rounding
+    made equal to the next tier's is raised by a cent, from the last tier up)."""
+    prices = [_scale(t.price_cents, per_mille) for t in tiers]
+    for index in range(len(prices) - 2, -1, -1):
+        prices[index] = max(prices[index], prices[index + 1] + 1)
+    return tuple(PriceTier(t.start_quantity, price) for t, price in zip(tiers, prices, strict=True))
+
+
+def _new_stock(rng: random.Random, stock: int) -> int:
+    """Stock after some time: mostly sold, sometimes sold out or restocked."""
+    roll = rng.random()
+    if roll < 0.1:
+        return 0
+    if roll < 0.3:
+        return stock + rng.randint(100, 5000)
+    return max(0, stock - rng.randint(1, max(1, stock // 2)))
 
 
 def _skus(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from .catalogue import check_epoch
+
 #: App key, app secret and refresh token the emulator accepts unless told otherwise (they open
 #: the loopback emulator only).
 DEMO_APP_KEY = "1000000"
@@ -50,6 +52,7 @@ class SandboxConfig:
     qps: int = 0  # API calls per app key per calendar second; 0 = no quota
     latency_ms: float = 0.0  # added to every /openapi reply
     seed: int = DEFAULT_SEED
+    epoch: int = 0  # the catalogue epoch at start (prices and stock drift at epochs > 0)
     fault_5xx: float = 0.0
     fault_isp: float = 0.0
     fault_throttle: float = 0.0
@@ -78,6 +81,7 @@ class SandboxConfig:
         for name in ("latency_ms", "slow_ms", "max_timestamp_skew"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        check_epoch(self.epoch)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if not self.app_key or not self.app_secret or not self.refresh_token:

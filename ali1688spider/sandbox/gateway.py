@@ -20,7 +20,7 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
 8. usage: ``usage_limit`` calls were already served → ``gw.NoUsageLeftError`` (400); every call
    that gets past this check uses one unit, faulted or not.
 9. faults: the script, then the random rates (:mod:`.faults`).
-10. the product (HTTP 200, cached body) or the business failure.
+10. the product at the current catalogue epoch (HTTP 200, cached body) or the business failure.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from . import oauth
-from .catalogue import Catalogue
+from .catalogue import Catalogue, check_epoch
 from .config import SandboxConfig
 from .faults import Faults
 from .quota import Quota
@@ -65,7 +65,13 @@ class Gateway:
         self.stats = Stats()
         self.request_id = RequestIds()
         self.usage = 0
+        self.epoch = config.epoch  # of the catalogue; not changed by reset()
         self._denied = frozenset(config.deny_apis)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range)."""
+        check_epoch(epoch)
+        self.epoch = epoch
 
     def reset(self) -> None:
         """Zero the stats, the quota counters, the usage count and the fault script."""
@@ -77,6 +83,7 @@ class Gateway:
     def snapshot(self) -> dict[str, Any]:
         extra: dict[str, Any] = dict(self.quota.peaks())
         extra["usage"] = self.usage
+        extra["epoch"] = self.epoch
         extra["faults"] = dict(self.faults.injected)
         extra["pending_faults"] = len(self.faults.pending())
         extra["config"] = self.config.public_summary()
@@ -160,7 +167,7 @@ class Gateway:
         self.usage += 1
 
         def product() -> Reply:
-            body, found = self.bodies.body(api, offer_id, country)
+            body, found = self.bodies.body(api, offer_id, country, self.epoch)
             return Reply(200, body, "ok" if found else "business_failure")
 
         fault = self.faults.pick(name, token_endpoint=False)

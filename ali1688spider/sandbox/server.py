@@ -16,6 +16,10 @@ Controls (JSON):
 - ``POST /_sandbox/revoke`` ``{"refresh_tokens": true, "access_tokens": false}`` (body optional)
   — forget tokens, so grants answer ``invalid_grant`` (or calls 401).
 - ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue.
+- ``POST /_sandbox/epoch`` ``{"epoch": N}`` — serve the catalogue at epoch N from the next call on;
+  without a body (or without ``epoch``) the epoch goes up by one. ``GET`` and the reply give
+  ``{"epoch": N}``. Prices and stock of some offers differ from one epoch to the next
+  (:mod:`.catalogue`); ``reset`` leaves the epoch alone.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
+from .catalogue import MAX_EPOCH
 from .config import SandboxConfig
 from .faults import parse_script
 from .gateway import Gateway
@@ -41,6 +46,7 @@ MAX_BODY = 4 * 1024 * 1024
 MAX_LISTED_IDS = 100_000
 
 access_logger = logging.getLogger("ali1688spider.sandbox.access")
+log = logging.getLogger("ali1688spider.sandbox")
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -154,6 +160,32 @@ async def _offers(request: web.Request) -> web.Response:
     return _json({"offer_ids": catalogue.offer_ids(count, start), "missing_ids": catalogue.missing_ids(missing, start)})
 
 
+async def _get_epoch(request: web.Request) -> web.Response:
+    return _json({"epoch": request.app[GATEWAY].epoch})
+
+
+async def _set_epoch(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    options: Any = {}
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            try:
+                options = json.loads(raw)
+            except ValueError:
+                return _json({"error": "the body must be a JSON object"}, status=400)
+    if not isinstance(options, dict):
+        return _json({"error": "the body must be a JSON object"}, status=400)
+    epoch = options.get("epoch")
+    if epoch is None:
+        epoch = gateway.epoch + 1
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
+        return _json({"error": f"epoch must be an integer within 0..{MAX_EPOCH}"}, status=400)
+    gateway.set_epoch(epoch)
+    log.info("catalogue epoch %d", epoch)
+    return _json({"epoch": epoch})
+
+
 def create_app(config: SandboxConfig | None = None) -> web.Application:
     """The emulator as an aiohttp application (run it with ``python -m ali1688spider.sandbox``)."""
     app = web.Application(client_max_size=MAX_BODY)
@@ -167,4 +199,6 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_get("/_sandbox/authorize", _authorize)
     app.router.add_post("/_sandbox/revoke", _revoke)
     app.router.add_get("/_sandbox/offers", _offers)
+    app.router.add_get("/_sandbox/epoch", _get_epoch)
+    app.router.add_post("/_sandbox/epoch", _set_epoch)
     return app

@@ -256,16 +256,25 @@ _NOT_FOUND_BYTES = {api: dumps(body) for api, body in NOT_FOUND_BODIES.items()}
 
 
 class ProductBodies:
-    """Serialised replies of the product APIs, computed once per (api, offer id, country)."""
+    """Serialised replies of the product APIs, computed once per (api, offer id, country, drift).
+
+    The cache is keyed on the epoch in which the offer last drifted
+    (:meth:`~.catalogue.Catalogue.drift_epoch`), not on the epoch asked for: a new epoch is served
+    at once, and the bodies of the offers it leaves alone stay cached.
+    """
 
     def __init__(self, catalogue: Catalogue, cache_size: int = 8192) -> None:
         self.catalogue = catalogue
-        self.body = lru_cache(maxsize=cache_size)(self._body)
+        self._cached_body = lru_cache(maxsize=cache_size)(self._body)
 
-    def _body(self, api: str, offer_id: int, country: str = "") -> tuple[bytes, bool]:
-        """``(body, found)``: ``found`` is False for the API's "no such offer" reply."""
-        render = _RENDERERS[api]  # KeyError for an API that is not a product API
-        offer = self.catalogue.offer(offer_id)
+    def body(self, api: str, offer_id: int, country: str = "", epoch: int = 0) -> tuple[bytes, bool]:
+        """``(body, found)`` of the offer at ``epoch``: ``found`` is False for the API's "no such
+        offer" reply. ``KeyError`` for an API that is not a product API."""
+        return self._cached_body(api, offer_id, country, self.catalogue.drift_epoch(offer_id, epoch))
+
+    def _body(self, api: str, offer_id: int, country: str, drift_epoch: int) -> tuple[bytes, bool]:
+        render = _RENDERERS[api]
+        offer = self.catalogue.offer(offer_id, drift_epoch)
         if offer is None:
             return _NOT_FOUND_BYTES[api], False
         return dumps(render(offer, country if api == CROSSBORDER else "")), True

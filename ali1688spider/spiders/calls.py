@@ -51,6 +51,9 @@ class ProductCallbacks:
         except NormalizationError as exc:
             self.fail_call(call, "unreadable_product", attempts, None, str(exc), field=exc.field)
             return
+        except Exception as exc:  # a reply of a shape no rule foresaw: recorded, never a lost id
+            self.fail_call(call, "unreadable_product", attempts, type(exc).__name__, str(exc)[:200])
+            return
         self.crawler.stats.inc_value("ali1688/products")
         yield product
 
