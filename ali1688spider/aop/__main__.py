@@ -7,8 +7,8 @@
     show                             show who the tokens belong to and when they expire
 
 Credentials come from ALI1688_APP_KEY / ALI1688_APP_SECRET, the gateway from
-ALI1688_GATEWAY_URL, the token file from ALI1688_TOKEN_FILE (or --token-file). A whole token
-is never printed.
+ALI1688_GATEWAY_URL, the token file from ALI1688_TOKEN_FILE (or --token-file), encrypted with
+ALI1688_SECRET_KEY when that is set. A whole token is never printed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import secrets
 import sys
 
 from .errors import TokenError
-from .tokens import FileTokenStore, Token, TokenClient
+from .tokens import FileTokenStore, Token, TokenCipher, TokenClient
 
 DEFAULT_GATEWAY = "https://gw.open.1688.com/openapi"
 DEFAULT_TOKEN_FILE = "~/.config/ali1688spider/token.json"
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("postpone", help="extend the saved refresh token")
     commands.add_parser("show", help="show the saved token's owner and expiry")
     args = parser.parse_args(argv)
-    store = FileTokenStore(args.token_file)
     try:
+        store = FileTokenStore(args.token_file, TokenCipher(os.environ.get("ALI1688_SECRET_KEY")))
         if args.command == "auth-url":
             print(_client().authorize_url(args.redirect_uri, args.state or secrets.token_urlsafe(12)))
             return 0
