@@ -90,6 +90,7 @@ class MongoStore:
             self.products.create_index([("fetched_at", ASCENDING)])
             self.products.create_index([("status", ASCENDING)])
             self.products.create_index([("category_id", ASCENDING)])
+            self.products.create_index([("changed_at", ASCENDING)])
             self.failures.create_index([("reason", ASCENDING)])
             self.failures.create_index([("at", ASCENDING)])
             self.history.create_index([("product_id", ASCENDING), ("at", ASCENDING)])

@@ -1,0 +1,113 @@
+"""The report's two charts, drawn with matplotlib into PNG bytes.
+
+Figures are made with :class:`matplotlib.figure.Figure` on an Agg canvas directly: no pyplot, no
+global backend switch, no display. Prices become floats only here, to be plotted. Titles and labels carry
+no database text (a subject may need glyphs the bundled font lacks); the page shows it instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .data import TierHistory
+
+WIDTH, HEIGHT, DPI = 8.0, 3.6, 110
+UP, DOWN, NEUTRAL = "#c0392b", "#1e8449", "#7f8c8d"  # 1688 shows rises in red, falls in green
+
+
+def _figure() -> Figure:
+    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _x(when: datetime) -> float:
+    """A time as matplotlib's date number (days since its epoch)."""
+    return float(date2num(when))  # type: ignore[no-untyped-call]
+
+
+def _bin_edges(values: Sequence[float]) -> list[float]:
+    """Bins of a round width (1, 2, 2.5 or 5 × 10^k %) with 0 on an edge, so that rises and falls
+    never share a bin; about 2·√n of them, 5 to 40."""
+    low, high = min(*values, 0.0), max(*values, 0.0)
+    wanted = max(5, min(40, round(math.sqrt(len(values)) * 2)))
+    raw = max(high - low, 1.0) / wanted
+    scale = 10.0 ** math.floor(math.log10(raw))
+    width = next(step * scale for step in (1.0, 2.0, 2.5, 5.0, 10.0) if step * scale >= raw)
+    first, last = math.floor(low / width), math.ceil(high / width)
+    return [index * width for index in range(first, last + 1)]
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def tier_history_png(history: TierHistory, since: datetime | None = None) -> bytes:
+    """A step line per tier quantity through the product's price points (the last is its current
+    price); a dashed line marks the start of the report's window."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    points = history.points
+    if not points:
+        axes.text(0.5, 0.5, "no price tiers recorded", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+    times = [_x(point.at) for point in points]
+    for quantity in history.quantities:
+        prices = [float(point.tiers[quantity]) if quantity in point.tiers else math.nan for point in points]
+        axes.step(times, prices, where="post", marker="o", markersize=4, linewidth=1.6, label=f"≥ {quantity}")
+    start = _x(since) if since is not None else None
+    if start is not None and times[0] < start < times[-1]:
+        axes.axvline(start, color=NEUTRAL, linestyle="--", linewidth=1, label="window start")
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    if len(times) == 1:
+        axes.set_xlim(times[0] - 1, times[0] + 1)  # ± a day
+    axes.set_ylabel("price per unit (CNY)")
+    axes.set_title(f"Price tiers of product {history.product_id} (UTC)", fontsize=11)
+    axes.grid(True, alpha=0.3)
+    axes.legend(title="min. quantity", fontsize=8, title_fontsize=8, loc="best")
+    return _png(figure)
+
+
+def change_histogram_png(changes_pct: Sequence[Decimal]) -> bytes:
+    """How many reference-price moves of each size (%): rises red, falls green."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    values = [float(value) for value in changes_pct]
+    if not values:
+        axes.text(0.5, 0.5, "no price changes in the window", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+    edges = _bin_edges(values)
+    falls = [value for value in values if value < 0]
+    rises = [value for value in values if value >= 0]
+    if falls:
+        axes.hist(falls, bins=edges, color=DOWN, edgecolor="white", label=f"falls ({len(falls)})")
+    if rises:
+        axes.hist(rises, bins=edges, color=UP, edgecolor="white", label=f"rises ({len(rises)})")
+    axes.axvline(0, color=NEUTRAL, linewidth=1)
+    axes.set_xlabel("change of the first-tier price (%)")
+    axes.set_ylabel("price changes")
+    axes.set_title(f"Distribution of {len(values)} price changes", fontsize=11)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize=8)
+    return _png(figure)

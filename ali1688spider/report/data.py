@@ -1,0 +1,371 @@
+"""What the report shows, read from MongoDB into plain dataclasses.
+
+Money stays exact: ``Decimal128`` becomes :class:`~decimal.Decimal` here and is never turned into
+a float (only :mod:`.charts` does that, for plotting). A product's *reference price* is the price
+of its first tier (the lowest ``min_quantity``); price moves are read from the ``price_tiers``
+changes in ``product_history``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from ..storage import redact_uri
+
+PRODUCTS = "products"
+FAILURES = "failures"
+HISTORY = "product_history"
+RUNS = "runs"
+PRICE_TIERS = "price_tiers"
+RECENT_RUNS = 10
+
+_WINDOW = re.compile(r"^\s*(\d+)\s*([wdhm])\s*$", re.IGNORECASE)
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+
+
+class ReportError(Exception):
+    """The report cannot be made; the message is one line that says why."""
+
+
+def parse_window(text: str) -> timedelta | None:
+    """``7d``, ``24h``, ``30m``, ``2w`` → a timedelta; ``all`` → None (no window)."""
+    if text.strip().lower() == "all":
+        return None
+    match = _WINDOW.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"not a time window: {text!r} (use e.g. 7d, 24h, 30m, 2w or all)")
+    return timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+
+
+def connect(uri: str, database: str, *, timeout: float = 5.0) -> Database[dict[str, Any]]:
+    """The database, after checking that the server answers."""
+    ms = max(1, int(timeout * 1000))
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True, tzinfo=UTC,
+            appname="ali1688spider-report",
+        )
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        raise ReportError(f"MongoDB at {redact_uri(uri)} cannot be reached: {short_error(exc)}") from None
+    return client.get_database(database)
+
+
+def short_error(exc: BaseException) -> str:
+    text = " ".join(str(exc).split(", Timeout:")[0].split())
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A stored price as a Decimal (``Decimal128``, Decimal, int or numeric string), else None."""
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return None
+    return None  # floats are not money here; None and anything else neither
+
+
+def tiers_of(value: Any) -> dict[int, Decimal]:
+    """``[{min_quantity, price}, …]`` → ``{min_quantity: price}`` (tiers without a price left out)."""
+    tiers: dict[int, Decimal] = {}
+    for tier in value if isinstance(value, list) else []:
+        if not isinstance(tier, Mapping):
+            continue
+        quantity, price = tier.get("min_quantity"), to_decimal(tier.get("price"))
+        if isinstance(quantity, int) and not isinstance(quantity, bool) and price is not None and price.is_finite():
+            tiers[quantity] = price
+    return dict(sorted(tiers.items()))
+
+
+def reference_price(value: Any) -> Decimal | None:
+    """The first tier's price: the one with the lowest ``min_quantity``."""
+    tiers = tiers_of(value)
+    return next(iter(tiers.values())) if tiers else None
+
+
+def percent_change(old: Decimal, new: Decimal) -> Decimal | None:
+    return None if old == 0 else (new - old) / old * 100
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    spider: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    finish_reason: str
+    fetched: int
+    failed: int
+    elapsed_seconds: float | None
+    products_per_second: float | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    products: int
+    fetched_in_window: int
+    new_in_window: int
+    changed_in_window: int
+    failures: int
+    failures_in_window: int
+    runs_in_window: int
+    fetched_by_runs: int
+    failed_by_runs: int
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    reason: str
+    count: int
+    in_window: int
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Mover:
+    product_id: str
+    subject: str
+    detail_url: str
+    old: Decimal
+    new: Decimal
+    change_pct: Decimal
+    moves: int
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    at: datetime
+    tiers: dict[int, Decimal]
+
+
+@dataclass(frozen=True)
+class TierHistory:
+    product_id: str
+    subject: str
+    detail_url: str
+    points: list[PricePoint]
+
+    @property
+    def quantities(self) -> list[int]:
+        return sorted({quantity for point in self.points for quantity in point.tiers})
+
+
+@dataclass
+class ReportData:
+    database: str
+    uri: str
+    generated_at: datetime
+    window: timedelta | None
+    since: datetime | None
+    totals: Totals
+    last_run: LastRun | None
+    runs: list[LastRun]
+    reasons: list[ReasonRow]
+    movers: list[Mover]
+    changes_pct: list[Decimal] = field(default_factory=list)
+    history: TierHistory | None = None
+
+
+def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, product_id: str | None = None,
+         top: int = 20, now: datetime | None = None) -> ReportData:
+    """Everything the page shows. Raises :class:`ReportError` when the database is empty, the
+    product is unknown or MongoDB fails part-way."""
+    now = now or datetime.now(UTC)
+    since = now - window if window is not None else None
+    try:
+        if not any(db[name].find_one({}, {"_id": 1}) for name in (PRODUCTS, FAILURES, RUNS)):
+            raise ReportError(f"database {db.name!r} at {redact_uri(uri)} holds no products, failures or runs")
+        last_run, runs, run_totals = _runs(db, since)
+        movers, changes_pct = _moves(db, since, top)
+        history = None
+        chosen = product_id or (movers[0].product_id if movers else None)
+        if chosen is not None:
+            history = tier_history(db, chosen)
+            if history is None:
+                raise ReportError(f"product {chosen!r} is in neither {PRODUCTS} nor {HISTORY} of {db.name!r}")
+        return ReportData(
+            database=db.name, uri=redact_uri(uri), generated_at=now, window=window, since=since,
+            totals=_totals(db, since, run_totals), last_run=last_run, runs=runs,
+            reasons=_reasons(db, since), movers=movers, changes_pct=changes_pct, history=history,
+        )
+    except PyMongoError as exc:
+        raise ReportError(f"reading {db.name!r} at {redact_uri(uri)} failed: {short_error(exc)}") from None
+
+
+def _since(name: str, since: datetime | None) -> dict[str, Any]:
+    return {} if since is None else {name: {"$gte": since}}
+
+
+def _totals(db: Database[dict[str, Any]], since: datetime | None, runs: tuple[int, int, int]) -> Totals:
+    products, failures = db[PRODUCTS], db[FAILURES]
+    return Totals(
+        products=products.count_documents({}),
+        fetched_in_window=products.count_documents(_since("fetched_at", since)),
+        new_in_window=products.count_documents(_since("first_seen_at", since)),
+        changed_in_window=products.count_documents(_since("changed_at", since) or {"changed_at": {"$ne": None}}),
+        failures=failures.count_documents({}),
+        failures_in_window=failures.count_documents(_since("at", since)),
+        runs_in_window=runs[0], fetched_by_runs=runs[1], failed_by_runs=runs[2],
+    )
+
+
+def _run(doc: Mapping[str, Any]) -> LastRun:
+    def number(name: str) -> float | None:
+        value = doc.get(name)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    return LastRun(
+        run_id=str(doc.get("_id", "")), spider=str(doc.get("spider") or ""),
+        started_at=_when(doc.get("started_at")), finished_at=_when(doc.get("finished_at")),
+        finish_reason=str(doc.get("finish_reason") or "—"),
+        fetched=_count(doc.get("fetched")), failed=_count(doc.get("failed")),
+        elapsed_seconds=number("elapsed_seconds"), products_per_second=number("products_per_second"),
+    )
+
+
+def _runs(db: Database[dict[str, Any]],
+          since: datetime | None) -> tuple[LastRun | None, list[LastRun], tuple[int, int, int]]:
+    """The last run overall, the recent runs in the window (newest first) and the window's
+    (runs, fetched, failed). A run is in the window when it started or finished in it."""
+    runs = db[RUNS]
+    last = runs.find_one({}, sort=[("started_at", DESCENDING)])
+    query = {} if since is None else {"$or": [_since("started_at", since), _since("finished_at", since)]}
+    count = fetched = failed = 0
+    recent: list[LastRun] = []
+    projection = {"failed_by_reason": 0}
+    for doc in runs.find(query, projection).sort("started_at", DESCENDING):
+        count += 1
+        fetched += _count(doc.get("fetched"))
+        failed += _count(doc.get("failed"))
+        if len(recent) < RECENT_RUNS:
+            recent.append(_run(doc))
+    return (_run(last) if last else None), recent, (count, fetched, failed)
+
+
+def _reasons(db: Database[dict[str, Any]], since: datetime | None) -> list[ReasonRow]:
+    """Failures by reason, most frequent first: all that are failing now, and those recorded in the window."""
+    group = {"$group": {"_id": "$reason", "n": {"$sum": 1}, "last": {"$max": "$at"}}}
+    everything = {str(row["_id"] or "unknown"): row for row in db[FAILURES].aggregate([group])}
+    windowed: dict[str, int] = {}
+    if since is not None:
+        for row in db[FAILURES].aggregate([{"$match": _since("at", since)}, group]):
+            key = str(row["_id"] or "unknown")
+            windowed[key] = windowed.get(key, 0) + _count(row["n"])
+    rows = [
+        ReasonRow(reason, _count(row["n"]), windowed.get(reason, 0) if since is not None else _count(row["n"]),
+                  _when(row.get("last")))
+        for reason, row in everything.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.count, row.reason))
+
+
+def _price_changes(docs: Iterable[Mapping[str, Any]]) -> Iterable[tuple[str, datetime, Any, Any]]:
+    for doc in docs:
+        at = _when(doc.get("at"))
+        if at is None:
+            continue
+        for change in doc.get("changes") or []:
+            if isinstance(change, Mapping) and change.get("field") == PRICE_TIERS:
+                yield str(doc.get("product_id")), at, change.get("old"), change.get("new")
+
+
+def _moves(db: Database[dict[str, Any]], since: datetime | None, top: int) -> tuple[list[Mover], list[Decimal]]:
+    """The products whose reference price moved most (net, first old → last new in the window),
+    and the % change of every single reference-price move in the window."""
+    query = {**_since("at", since), "changes.field": PRICE_TIERS}
+    cursor = db[HISTORY].find(query, {"product_id": 1, "at": 1, "changes": 1}).sort(
+        [("at", ASCENDING), ("_id", ASCENDING)])
+    first: dict[str, Decimal] = {}
+    last: dict[str, tuple[Decimal, datetime]] = {}
+    moves: dict[str, int] = {}
+    changes_pct: list[Decimal] = []
+    for product_id, at, old_tiers, new_tiers in _price_changes(cursor):
+        old, new = reference_price(old_tiers), reference_price(new_tiers)
+        if old is not None:
+            first.setdefault(product_id, old)
+        if new is not None:
+            last[product_id] = (new, at)
+        if old is not None and new is not None and old != new:
+            moves[product_id] = moves.get(product_id, 0) + 1
+            pct = percent_change(old, new)
+            if pct is not None:
+                changes_pct.append(pct)
+    ranked: list[tuple[str, Decimal, Decimal, Decimal, datetime]] = []
+    for product_id, old in first.items():
+        if product_id not in last:
+            continue
+        new, at = last[product_id]
+        pct = percent_change(old, new)
+        if pct is not None and pct != 0:
+            ranked.append((product_id, old, new, pct, at))
+    ranked.sort(key=lambda row: (-abs(row[3]), row[0]))
+    ranked = ranked[:max(0, top)]
+    products = {doc["_id"]: doc for doc in db[PRODUCTS].find(
+        {"_id": {"$in": [row[0] for row in ranked]}}, {"subject": 1, "detail_url": 1})} if ranked else {}
+    movers = [
+        Mover(product_id, _text(products.get(product_id, {}).get("subject")),
+              _text(products.get(product_id, {}).get("detail_url")), old, new, pct, moves.get(product_id, 0), at)
+        for product_id, old, new, pct, at in ranked
+    ]
+    return movers, changes_pct
+
+
+def tier_history(db: Database[dict[str, Any]], product_id: str) -> TierHistory | None:
+    """The product's tier prices at each recorded change (all its history), starting with the
+    tiers it had when first seen and ending with its current tiers; None if the id is unknown."""
+    product = db[PRODUCTS].find_one({"_id": product_id}, {"subject": 1, "detail_url": 1, "price_tiers": 1,
+                                                           "fetched_at": 1, "first_seen_at": 1})
+    cursor = db[HISTORY].find({"product_id": product_id, "changes.field": PRICE_TIERS}).sort(
+        [("at", ASCENDING), ("_id", ASCENDING)])
+    changes = list(_price_changes(cursor))
+    if product is None and not changes:
+        return None
+    points: list[PricePoint] = []
+    if changes:
+        _, at, old, _ = changes[0]
+        first_seen = _when(product.get("first_seen_at")) if product else None
+        if tiers_of(old) and first_seen is not None and first_seen < at:
+            points.append(PricePoint(first_seen, tiers_of(old)))
+        points.extend(PricePoint(at, tiers_of(new)) for _, at, _, new in changes)
+    if product is not None:
+        fetched_at = _when(product.get("fetched_at"))
+        current = tiers_of(product.get("price_tiers"))
+        if fetched_at is not None and current:
+            if points and fetched_at <= points[-1].at:
+                points[-1] = PricePoint(points[-1].at, current)
+            else:
+                points.append(PricePoint(fetched_at, current))
+    product = product or {}
+    return TierHistory(product_id, _text(product.get("subject")), _text(product.get("detail_url")), points)
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
