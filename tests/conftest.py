@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.services import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SEED = 1688
@@ -92,16 +93,7 @@ class SandboxProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the emulator (SIGTERM by default) and return its exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return int(self.process.returncode)
+        return stop_process(self.process, sig)
 
 
 def _flag_value(flags: list[str], name: str, default: str) -> str:

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ali1688spider.services import free_port
+from ali1688spider.services import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "ali1688spider"
@@ -132,12 +132,7 @@ class ScrapydProcess:
         if self.process.poll() is None:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 running = [int(job["pid"]) for job in self.get("listjobs.json")["running"] if job.get("pid")]
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         for pid in running:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
