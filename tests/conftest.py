@@ -20,14 +20,16 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import stop_process
+from ali1688spider.services import mongo_server, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SEED = 1688
@@ -178,3 +180,23 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+# -- MongoDB (a Mongo-protocol server, secantusdb, in its own process) ----------------------------
+
+@pytest.fixture(scope="session")
+def mongo() -> Iterator[tuple[str, MongoClient[dict[str, Any]]]]:
+    """One server for the session: ``(uri, client)``; each test takes its own database."""
+    with mongo_server() as server:
+        client: MongoClient[dict[str, Any]] = MongoClient(server.url, tz_aware=True)
+        yield server.url, client
+        client.close()
+
+
+@pytest.fixture
+def database(mongo: tuple[str, MongoClient[dict[str, Any]]]) -> Iterator[tuple[str, str, Any]]:
+    """``(uri, name, db)`` of a fresh database, dropped after the test."""
+    uri, client = mongo
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield uri, name, client[name]
+    client.drop_database(name)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-import uuid
 from decimal import Decimal
 
 import pytest
 import pytest_twisted
 from bson.decimal128 import Decimal128
-from pymongo import MongoClient
 
 from ali1688spider.aop import TokenClient
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import free_port, gateway_emulator, mongo_server
+from ali1688spider.services import free_port, gateway_emulator
 
 from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats, scrapy_crawl
 
@@ -33,22 +31,6 @@ def fresh_ids(n: int) -> list[str]:
 def fresh_missing(n: int) -> list[str]:
     start = 700_000_000_000 + next(_ids) * 100_000
     return [str(i) for i in CATALOGUE.missing_ids(n, start=start)]
-
-
-@pytest.fixture(scope="module")
-def mongo():
-    with mongo_server() as server:
-        client: MongoClient = MongoClient(server.url, tz_aware=True)
-        yield server.url, client
-        client.close()
-
-
-@pytest.fixture
-def database(mongo):
-    uri, client = mongo
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield uri, name, client[name]
-    client.drop_database(name)
 
 
 @pytest.fixture(scope="module")

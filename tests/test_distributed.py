@@ -15,7 +15,6 @@ import pytest
 import pytest_twisted
 import redis
 from cryptography.fernet import Fernet
-from pymongo import MongoClient
 from scrapy.utils.defer import deferred_from_coro
 
 from ali1688spider.aop import Token, TokenCipher
@@ -23,19 +22,11 @@ from ali1688spider.cluster import LeaseQueue, RedisQuota, RedisTokenStore
 from ali1688spider.quota import slot_after
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import gateway_emulator, mongo_server, redis_server
+from ali1688spider.services import gateway_emulator, redis_server
 
 from .crawling import ROOT, sandbox_stats
 
 QUEUE = "product_redis:start_urls"
-
-
-@pytest.fixture(scope="module")
-def mongo():
-    with mongo_server() as server:
-        client: MongoClient = MongoClient(server.url)
-        yield server.url, client
-        client.close()
 
 
 @pytest.fixture

@@ -4,17 +4,15 @@ keeping only products, and price/stock history — end to end against the emulat
 from __future__ import annotations
 
 import itertools
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import pytest_twisted
-from pymongo import MongoClient
 
 from ali1688spider.config import parse_age
 from ali1688spider.sandbox.catalogue import Catalogue
-from ali1688spider.services import gateway_emulator, mongo_server
+from ali1688spider.services import gateway_emulator
 
 from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats
 
@@ -24,22 +22,6 @@ _blocks = itertools.count()
 
 def fresh_ids(n: int) -> list[str]:
     return [str(i) for i in CATALOGUE.offer_ids(n, start=640_000_000_000 + next(_blocks) * 100_000)]
-
-
-@pytest.fixture(scope="module")
-def mongo():
-    with mongo_server() as server:
-        client: MongoClient = MongoClient(server.url, tz_aware=True)
-        yield server.url, client
-        client.close()
-
-
-@pytest.fixture
-def database(mongo):
-    uri, client = mongo
-    name = f"f_{uuid.uuid4().hex[:10]}"
-    yield uri, name, client[name]
-    client.drop_database(name)
 
 
 @pytest.fixture
