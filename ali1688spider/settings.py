@@ -60,3 +60,23 @@ EXTENSIONS = {
 HTTPCACHE_IGNORE_HTTP_CODES = [401, 429, 500, 502, 503, 504]
 
 FEED_EXPORT_ENCODING = "utf-8"
+
+# ---- Monitoring and alerts (spidermon) — see ali1688spider/monitoring and the README ----------
+# The thresholds are read from -s NAME=value, else the environment variable of the same name,
+# else these defaults (kept in ali1688spider/monitoring, so that the environment is not shadowed):
+#   ALI1688_MONITOR_MAX_ERROR_RATE = 0.05              failed calls / ids taken
+#   ALI1688_MONITOR_MAX_THROTTLE_RATE = 0.02           throttled replies / calls sent
+#   ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR = 12  a crawl under an hour counts as one hour
+#   ALI1688_MONITOR_MAX_INVALID_RATE = 0.01            unreadable + invalid / products returned
+#   ALI1688_MONITOR_INTERVAL = 600                     seconds between periodic checks; 0: none
+#   ALI1688_ALERT_WEBHOOK (unset)                      POST a JSON alert here when a monitor fails
+#   ALI1688_ALERT_TIMEOUT = 5                          seconds for that POST
+#   ALI1688_FAIL_ON_ALERT (unset)                      `scrapy crawl` exits 3 when a monitor failed
+SPIDERMON_ENABLED = True
+# before CrawlProgress (500): ali1688/alert is set when ALI1688_STATS_FILE is written
+EXTENSIONS["spidermon.contrib.scrapy.extensions.Spidermon"] = 490
+SPIDERMON_SPIDER_CLOSE_MONITORS = ["ali1688spider.monitoring.monitors.CloseMonitorSuite"]
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+# checks the thresholds at start-up and adds the periodic suite to SPIDERMON_PERIODIC_MONITORS
+ADDONS = {"ali1688spider.monitoring.addon.MonitoringAddon": 0}
+# ---- end of monitoring and alerts ----------------------------------------------------------------

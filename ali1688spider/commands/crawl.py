@@ -1,12 +1,14 @@
-"""``scrapy crawl`` with an exit status: 2 when the crawl stopped on a fatal error.
+"""``scrapy crawl`` with an exit status: 2 when the crawl stopped on a fatal error; 3 when a
+monitor failed at the end of the crawl and ``ALI1688_FAIL_ON_ALERT`` is set (2 goes first).
 
-Scrapy's own command exits 0 whatever the close reason; scripts and schedulers need to know
-that a wrong secret or an unreachable database stopped the job.
+Scrapy's own command exits 0 whatever the close reason, and spidermon does not change it;
+scripts and schedulers need to know that a wrong secret or an unreachable database stopped the job.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
@@ -14,7 +16,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
+from ..monitoring import ALERT_EXIT, ALERT_STAT, check_settings, fail_on_alert
 from ..outcomes import FATAL_STAT
+
+logger = logging.getLogger(__name__)
 
 FATAL_EXIT = 2
 
@@ -26,6 +31,12 @@ class Command(ScrapyCrawl):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
+            check_settings(self.settings)
+        except ValueError as exc:  # a monitor threshold that is not a number: one line, before any call
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = FATAL_EXIT
+            return
+        try:
             super().run(args, opts)
         except (ValueError, KeyError) as exc:
             if args and args[0] in get_spider_loader(self.settings).list():
@@ -34,5 +45,16 @@ class Command(ScrapyCrawl):
                 return
             raise UsageError(str(exc)) from None
         crawler = getattr(self, "_crawler", None)
-        if crawler is not None and crawler.stats is not None and crawler.stats.get_value(FATAL_STAT):
+        if crawler is None:
+            return
+        try:
+            stats = crawler.stats
+        except RuntimeError:  # the crawl never started (Scrapy 2.19 raises rather than give None)
+            return
+        if stats.get_value(FATAL_STAT):
             self.exitcode = FATAL_EXIT
+            return
+        failed = stats.get_value(ALERT_STAT) or 0
+        if failed and fail_on_alert(crawler.settings):
+            logger.error("exit status %d: %d monitor(s) failed and ALI1688_FAIL_ON_ALERT is set", ALERT_EXIT, failed)
+            self.exitcode = ALERT_EXIT

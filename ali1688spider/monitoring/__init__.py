@@ -1,0 +1,39 @@
+"""Monitors of a crawl (spidermon), run when the spider closes and every
+``ALI1688_MONITOR_INTERVAL`` seconds on long crawls.
+
+- ``readings``: the arithmetic, read from the crawl's stats (no spidermon import)
+- ``monitors``: the spidermon monitors and the two suites
+- ``actions``: the summary in the log, the webhook alert, the ``ali1688/alert`` stat
+- ``addon``: schedules the periodic suite and checks the thresholds when the crawler starts
+
+This module itself stays light: the ``crawl`` command imports it for the exit status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from ..config import setting
+from .readings import check_settings
+
+__all__ = ["ALERT_EXIT", "ALERT_STAT", "PERIODIC_ALERT_STAT", "check_settings", "fail_on_alert", "truthy"]
+
+#: Failed monitors of the end-of-crawl suite (0 when all passed).
+ALERT_STAT = "ali1688/alert"
+#: Periodic runs in which a monitor failed.
+PERIODIC_ALERT_STAT = "ali1688/alert/periodic"
+#: ``scrapy crawl``'s exit status when a monitor failed and ``ALI1688_FAIL_ON_ALERT`` is set.
+ALERT_EXIT = 3
+
+
+def truthy(value: Any) -> bool:
+    """``True``/``1``/``"true"``/``"yes"``/``"on"`` (any case) → True; anything else → False."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def fail_on_alert(settings: BaseSettings) -> bool:
+    return truthy(setting(settings, "ALI1688_FAIL_ON_ALERT", False))

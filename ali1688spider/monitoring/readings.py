@@ -1,0 +1,189 @@
+"""What the monitors measure, computed from a crawl's stats: plain functions, no spidermon.
+
+Every function returns a :class:`Reading`: the measured value, the limit, whether it passes and
+one line that says what was counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from scrapy.settings import BaseSettings
+
+from ..config import setting
+
+#: Failures of gateway calls that went wrong (not the input's fault).
+FAILED_CALL_REASONS = ("gave_up", "download_error", "unknown_error")
+#: Products the API returned that we could not read or that failed validation.
+INVALID_REASONS = ("invalid_item", "unreadable_product")
+#: Every reason a failure record can have (``outcomes.FailureRecord.reason``).
+FAILURE_REASONS = ("invalid_reference", "business_failure", *FAILED_CALL_REASONS, *INVALID_REASONS)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The limits; each a Scrapy setting or the environment variable of the same name."""
+
+    max_error_rate: float = 0.05
+    max_throttle_rate: float = 0.02
+    max_token_refreshes_per_hour: float = 12.0
+    max_invalid_rate: float = 0.01
+
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "max_error_rate": "ALI1688_MONITOR_MAX_ERROR_RATE",
+        "max_throttle_rate": "ALI1688_MONITOR_MAX_THROTTLE_RATE",
+        "max_token_refreshes_per_hour": "ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR",
+        "max_invalid_rate": "ALI1688_MONITOR_MAX_INVALID_RATE",
+    }
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Thresholds:
+        """Raise ``ValueError`` naming the setting when a value is not a number ≥ 0."""
+        values = {field: number_setting(settings, name, getattr(cls, field)) for field, name in cls.SETTINGS.items()}
+        return cls(**values)
+
+
+DEFAULT_INTERVAL = 600.0
+DEFAULT_ALERT_TIMEOUT = 5.0
+
+
+def check_settings(settings: BaseSettings) -> None:
+    """Raise ``ValueError`` naming the first monitoring setting that is not a number ≥ 0."""
+    Thresholds.from_settings(settings)
+    number_setting(settings, "ALI1688_MONITOR_INTERVAL", DEFAULT_INTERVAL)
+    number_setting(settings, "ALI1688_ALERT_TIMEOUT", DEFAULT_ALERT_TIMEOUT)
+
+
+def number_setting(settings: BaseSettings, name: str, default: float) -> float:
+    raw = setting(settings, name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0 or value != value:  # NaN
+        raise ValueError(f"{name} must be a number ≥ 0, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Reading:
+    check: str  # what is measured, e.g. "error rate"
+    ok: bool
+    value: float
+    limit: float | None
+    text: str  # the value with what was counted, e.g. "12.0% (6 failed calls of 50 ids taken)"
+    setting: str | None = None  # the setting that holds the limit
+
+    def describe(self) -> str:
+        return self.text + (f" [{self.setting}]" if self.setting else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "ok": self.ok, "value": self.value, "limit": self.limit, "text": self.text}
+
+
+def count(stats: Mapping[str, Any], key: str) -> int:
+    value = stats.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def failures(stats: Mapping[str, Any], reasons: tuple[str, ...] | None = None) -> int:
+    """``ali1688/failed/<reason>`` summed over ``reasons`` (all reasons when None)."""
+    if reasons is None:
+        return sum(count(stats, key) for key in stats if key.startswith("ali1688/failed/"))
+    return sum(count(stats, f"ali1688/failed/{reason}") for reason in reasons)
+
+
+def ids_taken(stats: Mapping[str, Any]) -> int:
+    """Entries taken from the Redis queue (product_redis), else inputs read (product)."""
+    if "ali1688/queue/taken" in stats:
+        return count(stats, "ali1688/queue/taken")
+    return count(stats, "ali1688/input/read")
+
+
+def products_fetched(stats: Mapping[str, Any]) -> int:
+    """Products that passed validation: the spider counts ``ali1688/products`` when it yields a
+    product, and ValidationPipeline may then reject it as ``invalid_item``."""
+    return max(0, count(stats, "ali1688/products") - count(stats, "ali1688/failed/invalid_item"))
+
+
+def elapsed_seconds(stats: Mapping[str, Any], now: datetime | None = None) -> float:
+    """The crawl's duration: Scrapy's ``elapsed_time_seconds`` once closed, else since ``start_time``."""
+    if isinstance(stats.get("elapsed_time_seconds"), (int, float)):
+        return float(stats["elapsed_time_seconds"])
+    start = stats.get("start_time")
+    if not isinstance(start, datetime):
+        return 0.0
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - start).total_seconds())
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def error_rate(stats: Mapping[str, Any], limit: float) -> Reading:
+    failed, taken = failures(stats, FAILED_CALL_REASONS), ids_taken(stats)
+    rate = _ratio(failed, taken)
+    return Reading("error rate", rate <= limit, rate, limit,
+                   f"{rate:.1%} ({failed} failed calls of {taken} ids taken), max {limit:.1%}",
+                   Thresholds.SETTINGS["max_error_rate"])
+
+
+def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
+    throttled, sent = count(stats, "ali1688/response/throttle"), count(stats, "ali1688/request/sent")
+    rate = _ratio(throttled, sent)
+    return Reading("throttle rate", rate <= limit, rate, limit,
+                   f"{rate:.1%} ({throttled} throttled of {sent} calls sent), max {limit:.1%}",
+                   Thresholds.SETTINGS["max_throttle_rate"])
+
+
+def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -> Reading:
+    """Refreshes per hour; a crawl shorter than an hour counts as one hour (the first token is a
+    refresh too, and a few in a short crawl are no alarm)."""
+    refreshes = count(stats, "ali1688/token/refresh")
+    hours = max(elapsed / 3600, 1.0)
+    rate = refreshes / hours
+    over = "" if elapsed >= 3600 else ", counted as 1 h"
+    return Reading("token refreshes", rate <= limit, rate, limit,
+                   f"{rate:.1f}/h ({refreshes} in {elapsed / 3600:.2f} h{over}), max {limit:g}/h",
+                   Thresholds.SETTINGS["max_token_refreshes_per_hour"])
+
+
+def invalid_rate(stats: Mapping[str, Any], limit: float) -> Reading:
+    """Products that could not be read or failed validation, of the products the API returned."""
+    invalid = failures(stats, INVALID_REASONS)
+    received = products_fetched(stats) + invalid
+    rate = _ratio(invalid, received)
+    return Reading("invalid products", rate <= limit, rate, limit,
+                   f"{rate:.1%} ({invalid} unreadable or invalid of {received} products returned), max {limit:.1%}",
+                   Thresholds.SETTINGS["max_invalid_rate"])
+
+
+def accounting(stats: Mapping[str, Any]) -> Reading:
+    """Every id taken ends as a product, a failure, a duplicate or a fresh skip: none missing."""
+    taken = ids_taken(stats)
+    parts = {
+        "products": products_fetched(stats),
+        "failures": failures(stats),
+        "duplicates": count(stats, "dupefilter/filtered") + count(stats, "ali1688/input/duplicate"),
+        "fresh": count(stats, "ali1688/fresh"),
+    }
+    accounted = sum(parts.values())
+    detail = ", ".join(f"{value} {name}" for name, value in parts.items())
+    if accounted == taken:
+        text = f"{accounted} of {taken} ids taken accounted ({detail}), none missing"
+    elif accounted < taken:
+        text = f"{taken - accounted} of {taken} ids taken missing ({detail})"
+    else:
+        text = f"{accounted - taken} more outcomes than the {taken} ids taken ({detail})"
+    return Reading("ids accounted", accounted == taken, taken - accounted, 0, text)
+
+
+def finish_reason(stats: Mapping[str, Any], expected: list[str]) -> Reading:
+    reason = stats.get("finish_reason")
+    return Reading("finish reason", reason in expected, 0 if reason in expected else 1, None,
+                   f"{reason} (expected: {', '.join(expected)})", "SPIDERMON_EXPECTED_FINISH_REASONS")

@@ -1,0 +1,404 @@
+"""The monitor suite (spidermon): real crawls against the emulator and a Mongo-protocol server,
+alerts POSTed to a webhook receiver started here, ``scrapy crawl``'s exit status, and the
+arithmetic of each monitor."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import pytest_twisted
+from scrapy.settings import Settings
+
+from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, fail_on_alert, readings
+from ali1688spider.monitoring.actions import key_stats, post_json
+from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
+from ali1688spider.monitoring.readings import Thresholds
+from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.services import free_port, gateway_emulator
+
+from .crawling import crawl_settings, run_crawl, sandbox_post, scrapy_crawl
+
+SEED = 1688
+CATALOGUE = Catalogue(SEED)
+_ids = itertools.count()
+MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Ids accounted",
+            "Finish reason")
+WEBHOOK_TOKEN = "T0KEN-in-the-webhook-path"
+
+
+def fresh_ids(n: int) -> list[str]:
+    start = 820_000_000_000 + next(_ids) * 100_000
+    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
+
+
+def fresh_missing(n: int) -> list[str]:
+    start = 830_000_000_000 + next(_ids) * 100_000
+    return [str(i) for i in CATALOGUE.missing_ids(n, start=start)]
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with gateway_emulator("--seed", str(SEED)) as service:
+        yield service.url
+
+
+@pytest.fixture(autouse=True)
+def no_monitor_environment(monkeypatch):
+    """The tests set what they need; a developer's ALI1688_MONITOR_*/ALERT_* must not leak in."""
+    for name in (*Thresholds.SETTINGS.values(), "ALI1688_MONITOR_INTERVAL", "ALI1688_ALERT_WEBHOOK",
+                 "ALI1688_ALERT_TIMEOUT", "ALI1688_FAIL_ON_ALERT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1:0 in a thread that keeps every POST it gets."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.posts.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
+                                       "raw": body.decode(), "json": json.loads(body)})
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/{WEBHOOK_TOKEN}?key=abc"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def summaries(caplog: pytest.LogCaptureFixture, stage: str = "at the end of the crawl") -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith(f"monitors {stage}:")]
+
+
+def assert_no_secret(text: str, *more: str) -> None:
+    for secret in (DEMO_APP_SECRET, DEMO_REFRESH_TOKEN, "_aop_signature", "access_token", *more):
+        assert secret not in text
+
+
+def script_unknown_errors(gateway_url: str, times: int) -> None:
+    """The next ``times`` calls answer an error code nobody knows: recorded as unknown_error, not retried."""
+    sandbox_post(gateway_url, "/_sandbox/faults",
+                 {"script": [{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": times}]})
+
+
+# -- real crawls ---------------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, caplog):
+    caplog.set_level(logging.INFO)
+    uri, name, _ = database
+    ids, missing = fresh_ids(30), fresh_missing(3)
+    settings = crawl_settings(emulator, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url)
+    crawler = await run_crawl(settings, ids=",".join([*ids, ids[0], "not-an-id", *missing]))
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "finished"
+    assert stats[ALERT_STAT] == 0
+    (summary,) = summaries(caplog)
+    text = summary.getMessage()
+    assert summary.levelno == logging.INFO
+    assert text.splitlines()[0] == "monitors at the end of the crawl: all 6 passed"
+    for monitor in MONITORS:
+        assert any(line.split()[:1] == ["ok"] and monitor in line for line in text.splitlines()), monitor
+    # unknown ids and junk are the input's fault, not failed calls; the duplicate is accounted for
+    assert "0.0% (0 failed calls of 35 ids taken)" in text
+    assert "35 of 35 ids taken accounted (30 products, 4 failures, 1 duplicates, 0 fresh)" in text
+    assert "finished (expected: finished)" in text
+    assert webhook.posts == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, database, webhook, caplog):
+    caplog.set_level(logging.INFO)
+    uri, name, db = database
+    ids, missing = fresh_ids(20), fresh_missing(5)
+    script_unknown_errors(emulator, 6)
+    settings = crawl_settings(emulator, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url, CONCURRENT_REQUESTS=4)
+    crawler = await run_crawl(settings, ids=",".join(ids + missing))
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "finished"
+    assert stats["ali1688/failed/unknown_error"] == 6
+    assert stats[ALERT_STAT] == 1
+
+    (summary,) = summaries(caplog)
+    text = summary.getMessage()
+    assert summary.levelno == logging.WARNING
+    assert text.splitlines()[0] == "monitors at the end of the crawl: 1 of 6 FAILED"
+    (line,) = [line for line in text.splitlines() if "Error rate" in line]
+    assert line.split()[0] == "FAIL"
+    assert "24.0% (6 failed calls of 25 ids taken), max 5.0% [ALI1688_MONITOR_MAX_ERROR_RATE]" in line
+    assert "25 of 25 ids taken accounted" in text
+
+    (post,) = webhook.posts
+    assert post["path"] == f"/hooks/{WEBHOOK_TOKEN}?key=abc"
+    assert post["content_type"] == "application/json"
+    alert = post["json"]
+    assert alert["spider"] == "product"
+    assert alert["stage"] == "close"
+    assert alert["finish_reason"] == "finished"
+    assert alert["fatal"] is None
+    assert alert["failed"] == [{"monitor": "Error rate",
+                                "message": "24.0% (6 failed calls of 25 ids taken), max 5.0%"}]
+    error_rate = next(m for m in alert["monitors"] if m["monitor"] == "Error rate")
+    assert error_rate["value"] == pytest.approx(6 / 25) and error_rate["limit"] == 0.05
+    assert [m["monitor"] for m in alert["monitors"]] == list(MONITORS)
+    assert alert["stats"]["ali1688/failed/unknown_error"] == 6
+    assert alert["stats"]["ali1688/input/read"] == 25
+    assert alert["stats"]["ali1688/error/gw.SomethingNew"] == 6
+    assert db.failures.count_documents({"reason": "unknown_error"}) == 6
+    assert_no_secret(post["raw"], crawler.ali1688_tokens.token.access_token)
+    log = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"alert sent to webhook http://127.0.0.1:{webhook.server.server_address[1]}\n" in log + "\n"
+    assert WEBHOOK_TOKEN not in log
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_webhook_that_fails_is_logged_once_and_the_crawl_ends_normally(
+        emulator, database, webhook, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    uri, name, db = database
+    webhook.status = 500
+    monkeypatch.setenv("ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR", "0")  # thresholds come from the environment too
+    monkeypatch.setenv("ALI1688_ALERT_WEBHOOK", webhook.url)
+    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(fresh_ids(10)))
+    stats = crawler.stats.get_stats()
+    assert stats["finish_reason"] == "finished"
+    assert stats["ali1688/products"] == 10 == db.products.count_documents({})
+    assert stats[ALERT_STAT] == 1
+    (line,) = [line for line in summaries(caplog)[0].getMessage().splitlines() if "Token refreshes" in line]
+    assert line.split()[0] == "FAIL" and line.endswith("1.0/h (1 in 0.00 h, counted as 1 h), max 0/h"
+                                                       " [ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR]")
+    assert len(webhook.posts) == 1
+    warnings = [r.getMessage() for r in caplog.records if "alert webhook" in r.getMessage()]
+    assert warnings == [f"alert webhook http://127.0.0.1:{webhook.server.server_address[1]} answered HTTP 500: "
+                        "alert not delivered"]
+    assert not any("Traceback" in r.getMessage() for r in caplog.records)
+    assert not any("PostAlert... ERROR" in r.getMessage() for r in caplog.records)
+
+
+@pytest_twisted.ensureDeferred
+async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, webhook, caplog):
+    caplog.set_level(logging.INFO)
+    uri, name, _ = database
+    settings = crawl_settings(emulator, uri, name, ALI1688_QPS=10, ALI1688_MONITOR_INTERVAL=0.5,
+                              ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR=0, ALI1688_ALERT_WEBHOOK=webhook.url)
+    crawler = await run_crawl(settings, ids=",".join(fresh_ids(25)))  # about 2.5 s at 10 calls/s
+    stats = crawler.stats.get_stats()
+    periodic = summaries(caplog, "so far (periodic check)")
+    assert len(periodic) >= 3
+    assert stats[PERIODIC_ALERT_STAT] == len(periodic)
+    for record in periodic:
+        text = record.getMessage()
+        assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 4 FAILED"
+        assert "Ids accounted" not in text and "Finish" not in text  # ids in flight are not missing
+    # the same failure again is not re-sent; the end of the crawl always is
+    assert [post["json"]["stage"] for post in webhook.posts] == ["periodic", "close"]
+    first = webhook.posts[0]["json"]
+    assert first["finish_reason"] is None
+    assert first["failed"][0]["monitor"] == "Token refreshes"
+
+
+def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
+        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
+    }
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value}
+
+
+@pytest.mark.parametrize(("fail_on_alert", "status"), [("1", 3), ("", 0)], ids=["fail-on-alert", "default"])
+def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database, webhook, fail_on_alert, status):
+    uri, name, _ = database
+    script_unknown_errors(emulator, 5)
+    env = crawl_env(emulator, uri, name, ALI1688_FAIL_ON_ALERT=fail_on_alert, ALI1688_ALERT_WEBHOOK=webhook.url)
+    done = scrapy_crawl(env, "-a", "ids=" + ",".join(fresh_ids(20)), "-s", "CONCURRENT_REQUESTS=4")
+    output = done.stdout + done.stderr
+    assert done.returncode == status, output[-3000:]
+    assert "monitors at the end of the crawl: 1 of 6 FAILED" in output
+    assert ("exit status 3: 1 monitor(s) failed and ALI1688_FAIL_ON_ALERT is set" in output) == (status == 3)
+    (post,) = webhook.posts
+    assert post["json"]["failed"][0]["monitor"] == "Error rate"
+    assert "25.0% (5 failed calls of 20 ids taken)" in post["json"]["failed"][0]["message"]
+    assert "Traceback" not in output
+    assert WEBHOOK_TOKEN not in output
+    assert_no_secret(output + post["raw"])
+
+
+def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
+    uri, name, _ = database
+    closed = f"http://127.0.0.1:{free_port()}/openapi"
+    env = crawl_env(closed, uri, name, ALI1688_FAIL_ON_ALERT="true", ALI1688_ALERT_WEBHOOK=webhook.url)
+    done = scrapy_crawl(env, "-a", "ids=610784549587")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert re.search(r"FAIL +Finish reason +ali1688_fatal \(expected: finished\)", output)
+    (post,) = webhook.posts
+    alert = post["json"]
+    assert alert["finish_reason"] == "ali1688_fatal"
+    assert alert["fatal"]
+    assert "Finish reason" in [failed["monitor"] for failed in alert["failed"]]
+
+
+def test_a_threshold_that_is_not_a_number_stops_at_once(emulator, database):
+    uri, name, _ = database
+    env = crawl_env(emulator, uri, name, ALI1688_MONITOR_MAX_ERROR_RATE="five percent")
+    done = scrapy_crawl(env, "-a", "ids=610784549587")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert "error: ALI1688_MONITOR_MAX_ERROR_RATE must be a number, got 'five percent'" in output
+    assert "Traceback" not in output
+
+
+# -- the arithmetic ------------------------------------------------------------------------------
+
+
+def test_error_rate_counts_failed_calls_of_the_ids_taken():
+    stats = {"ali1688/input/read": 100, "ali1688/failed/gave_up": 2, "ali1688/failed/download_error": 1,
+             "ali1688/failed/unknown_error": 2, "ali1688/failed/business_failure": 50,
+             "ali1688/failed/invalid_reference": 10, "ali1688/failed/invalid_item": 7}
+    reading = readings.error_rate(stats, 0.05)
+    assert reading.ok and reading.value == 0.05
+    assert reading.text == "5.0% (5 failed calls of 100 ids taken), max 5.0%"
+    assert not readings.error_rate({**stats, "ali1688/failed/gave_up": 3}, 0.05).ok
+    # the Redis spider: entries taken from the queue
+    assert readings.error_rate({**stats, "ali1688/queue/taken": 50}, 0.05).value == 0.1
+    assert readings.error_rate({}, 0.05).ok
+
+
+def test_throttle_rate_counts_throttled_replies_of_the_calls_sent():
+    assert readings.throttle_rate({"ali1688/request/sent": 100, "ali1688/response/throttle": 2}, 0.02).ok
+    reading = readings.throttle_rate({"ali1688/request/sent": 100, "ali1688/response/throttle": 3}, 0.02)
+    assert not reading.ok and reading.text == "3.0% (3 throttled of 100 calls sent), max 2.0%"
+    assert readings.throttle_rate({"ali1688/response/throttle": 0}, 0.02).ok  # nothing sent (HTTP cache)
+
+
+def test_token_refreshes_per_hour_count_a_short_crawl_as_one_hour():
+    refreshes = {"ali1688/token/refresh": 12}
+    assert readings.token_refresh_rate(refreshes, 12, elapsed=600).ok
+    assert not readings.token_refresh_rate({"ali1688/token/refresh": 13}, 12, elapsed=600).ok
+    assert readings.token_refresh_rate({"ali1688/token/refresh": 30}, 12, elapsed=2.5 * 3600).ok
+    reading = readings.token_refresh_rate({"ali1688/token/refresh": 31}, 12, elapsed=2.5 * 3600)
+    assert not reading.ok and reading.value == pytest.approx(12.4)
+    assert reading.text == "12.4/h (31 in 2.50 h), max 12/h"
+
+
+def test_elapsed_time_while_running_and_once_closed():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert readings.elapsed_seconds({"start_time": start}, now=start + timedelta(minutes=5)) == 300
+    assert readings.elapsed_seconds({"start_time": start, "elapsed_time_seconds": 12.5}) == 12.5
+    assert readings.elapsed_seconds({}) == 0
+
+
+def test_invalid_rate_is_of_the_products_the_api_returned():
+    # the spider counted 99 products, one of which ValidationPipeline then rejected; one was unreadable
+    stats = {"ali1688/products": 99, "ali1688/failed/invalid_item": 1, "ali1688/failed/unreadable_product": 1,
+             "ali1688/failed/business_failure": 500}
+    reading = readings.invalid_rate(stats, 0.01)
+    assert not reading.ok and reading.value == 0.02
+    assert reading.text == "2.0% (2 unreadable or invalid of 100 products returned), max 1.0%"
+    assert readings.invalid_rate({"ali1688/products": 100, "ali1688/failed/invalid_item": 1}, 0.01).ok
+
+
+def test_every_id_taken_is_accounted_for():
+    stats = {"ali1688/input/read": 100, "ali1688/products": 90, "ali1688/failed/invalid_item": 2,
+             "ali1688/failed/business_failure": 5, "ali1688/failed/gave_up": 3, "dupefilter/filtered": 2}
+    reading = readings.accounting(stats)  # 88 valid products + 10 failures + 2 duplicates, no fresh stat
+    assert reading.ok, reading.text
+    assert reading.text == ("100 of 100 ids taken accounted (88 products, 10 failures, 2 duplicates, 0 fresh), "
+                            "none missing")
+    assert readings.accounting({**stats, "ali1688/input/read": 103, "ali1688/fresh": 3}).ok
+    missing = readings.accounting({**stats, "ali1688/input/read": 104})
+    assert not missing.ok and missing.text.startswith("4 of 104 ids taken missing")
+    assert not readings.accounting({**stats, "ali1688/input/read": 99}).ok  # counted twice is wrong too
+    redis = {"ali1688/queue/taken": 10, "ali1688/input/read": 10, "ali1688/products": 8,
+             "ali1688/input/duplicate": 1, "ali1688/failed/invalid_reference": 1}
+    assert readings.accounting(redis).ok
+
+
+def test_thresholds_from_settings_then_environment_then_defaults(monkeypatch):
+    assert Thresholds.from_settings(Settings()) == Thresholds(0.05, 0.02, 12.0, 0.01)
+    monkeypatch.setenv("ALI1688_MONITOR_MAX_ERROR_RATE", "0.2")
+    assert Thresholds.from_settings(Settings()).max_error_rate == 0.2
+    assert Thresholds.from_settings(Settings({"ALI1688_MONITOR_MAX_ERROR_RATE": 0.3})).max_error_rate == 0.3
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv("ALI1688_MONITOR_MAX_THROTTLE_RATE", bad)
+        with pytest.raises(ValueError, match="ALI1688_MONITOR_MAX_THROTTLE_RATE must be a number"):
+            Thresholds.from_settings(Settings())
+
+
+def test_the_addon_schedules_the_periodic_suite(monkeypatch):
+    settings = Settings({"SPIDERMON_ENABLED": True})
+    MonitoringAddon().update_settings(settings)
+    assert settings.getdict("SPIDERMON_PERIODIC_MONITORS") == {PERIODIC_SUITE: 600.0}
+    monkeypatch.setenv("ALI1688_MONITOR_INTERVAL", "30")
+    theirs = {"myproject.monitors.Hourly": 3600}
+    settings = Settings({"SPIDERMON_ENABLED": True, "SPIDERMON_PERIODIC_MONITORS": theirs})
+    MonitoringAddon().update_settings(settings)
+    assert settings.getdict("SPIDERMON_PERIODIC_MONITORS") == {**theirs, PERIODIC_SUITE: 30.0}
+    for off in (Settings({"SPIDERMON_ENABLED": True, "ALI1688_MONITOR_INTERVAL": 0}), Settings()):
+        MonitoringAddon().update_settings(off)
+        assert not off.getdict("SPIDERMON_PERIODIC_MONITORS")
+
+
+def test_fail_on_alert_flag(monkeypatch):
+    assert not fail_on_alert(Settings())
+    for value, expected in (("1", True), ("true", True), ("Yes", True), ("0", False), ("false", False)):
+        monkeypatch.setenv("ALI1688_FAIL_ON_ALERT", value)
+        assert fail_on_alert(Settings()) is expected
+    assert fail_on_alert(Settings({"ALI1688_FAIL_ON_ALERT": True}))
+
+
+def test_post_json_never_raises_and_never_logs_the_path(caplog):
+    caplog.set_level(logging.INFO)
+    closed = f"http://127.0.0.1:{free_port()}/hooks/{WEBHOOK_TOKEN}"
+    assert post_json(closed, {"a": 1}, timeout=2) is False
+    assert post_json(f"file:///tmp/{WEBHOOK_TOKEN}", {"a": 1}, timeout=2) is False
+    assert post_json(f"http://127.0.0.1:port/{WEBHOOK_TOKEN}", {"a": 1}, timeout=2) is False
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert messages[0].startswith(f"alert webhook {closed.split('/hooks')[0]} cannot be reached")
+    assert "must be an http(s) URL" in messages[1]
+    assert messages[2].startswith("alert webhook http://127.0.0.1 failed (InvalidURL")
+    assert WEBHOOK_TOKEN not in "\n".join(messages)
+
+
+def test_key_stats_are_numbers_from_the_project_and_scrapy_counts_only():
+    stats = {"ali1688/products": 3, "ali1688/failed/gave_up": 1, "ali1688/error/gw.QosAppFrequencyLimit": 2,
+             "ali1688/fatal": "gw.NoUsageLeftError", "start_time": datetime.now(UTC), "memusage/max": 10,
+             "dupefilter/filtered": 1, "ali1688/redis/errors": 4}
+    assert key_stats(stats) == {"ali1688/error/gw.QosAppFrequencyLimit": 2, "ali1688/failed/gave_up": 1,
+                                "ali1688/products": 3, "dupefilter/filtered": 1}
