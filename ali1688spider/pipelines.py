@@ -45,6 +45,7 @@ class ValidationPipeline:
                 field=exc.field, message=exc.message,
             ))
             raise DropItem(f"invalid product {item.product_id}: {exc}") from None
+        self.crawler.stats.inc_value("ali1688/products")  # type: ignore[union-attr]
         return item
 
 
