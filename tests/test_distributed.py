@@ -48,6 +48,7 @@ def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **ex
 
 class Workers:
     def __init__(self, env: dict[str, str], folder: Path, count: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.logs = [folder / f"worker-{n}.log" for n in range(count)]
         self.processes = []
         for log in self.logs:
@@ -121,18 +122,29 @@ def test_three_workers_share_queue_token_and_quota(mongo, redis_url, tmp_path):
 def test_a_killed_worker_loses_nothing(mongo, redis_url, tmp_path):
     uri, client = mongo
     database = f"d_{uuid.uuid4().hex[:8]}"
+    db = client[database]
     ids = [str(i) for i in Catalogue(1688).offer_ids(600, start=620_000_000_000)]
     with gateway_emulator("--qps", "60") as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QPS="60", ALI1688_LEASE_SECONDS="3")
         enqueue(env, ids, tmp_path)
-        workers = Workers(env, tmp_path, 3)
-        time.sleep(4)  # about a third done
-        workers.processes[0].send_signal(signal.SIGKILL)
-        codes = workers.wait()
-    assert codes[0] == -signal.SIGKILL and codes[1:] == [0, 0], workers.output()[-3000:]
-    db = client[database]
+        doomed = Workers(env, tmp_path / "doomed", 1)
+        wait_until(lambda: db.products.count_documents({}) >= 60)  # it is working: it holds leases
+        others = Workers(env, tmp_path, 2)
+        time.sleep(1)
+        doomed.processes[0].send_signal(signal.SIGKILL)
+        assert doomed.wait() == [-signal.SIGKILL]
+        codes = others.wait()
+    assert codes == [0, 0], others.output()[-3000:]
     accounted(db, ids)
-    assert "took back" in workers.output()
+    assert "took back" in others.output()
+
+
+def wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
 
 
 def test_redis_restarted_mid_crawl_loses_nothing(mongo, tmp_path):
