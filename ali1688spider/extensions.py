@@ -13,6 +13,8 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from .config import setting
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,10 +44,10 @@ class CrawlProgress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlProgress:
-        interval = crawler.settings.getfloat("ALI1688_PROGRESS_INTERVAL", 30.0)
+        interval = float(setting(crawler.settings, "ALI1688_PROGRESS_INTERVAL", 30.0))
         if interval <= 0:
             raise NotConfigured
-        return cls(crawler, interval, crawler.settings.get("ALI1688_STATS_FILE"))
+        return cls(crawler, interval, setting(crawler.settings, "ALI1688_STATS_FILE"))
 
     def _get(self, key: str) -> int:
         return int(self.stats.get_value(key, 0) or 0)  # type: ignore[union-attr]

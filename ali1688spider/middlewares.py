@@ -163,10 +163,10 @@ class GatewayResponseMiddleware:
         self.crawler = crawler
         self.stats = crawler.stats
         settings = crawler.settings
-        self.max_retries = settings.getint("ALI1688_RETRY_TIMES", 6)
-        self.backoff_base = settings.getfloat("ALI1688_BACKOFF_BASE", 0.5)
-        self.backoff_max = settings.getfloat("ALI1688_BACKOFF_MAX", 30.0)
-        self.unreachable_after = settings.getint("ALI1688_UNREACHABLE_AFTER", 20)
+        self.max_retries = int(setting(settings, "ALI1688_RETRY_TIMES", 6))
+        self.backoff_base = float(setting(settings, "ALI1688_BACKOFF_BASE", 0.5))
+        self.backoff_max = float(setting(settings, "ALI1688_BACKOFF_MAX", 30.0))
+        self.unreachable_after = int(setting(settings, "ALI1688_UNREACHABLE_AFTER", 20))
         self._errors_in_a_row = 0
         self._replies = 0
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bson
 from bson import json_util
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -19,7 +20,7 @@ from .aop.product import Product
 from .config import setting
 from .outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from .schema import InvalidProduct, validate_product
-from .storage import MongoStore, StorageError, product_document
+from .storage import CODEC_OPTIONS, MongoStore, StorageError, product_document
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,13 @@ class MongoPipeline:
                 self._save_unwritten(products, failures)
                 return
             try:
-                written, failed = await asyncio.to_thread(self.store.write, products, failures)
+                try:
+                    written, failed = await asyncio.to_thread(self.store.write, products, failures)
+                except StorageError:
+                    raise
+                except Exception:  # a document MongoDB cannot hold: find it, write the rest
+                    products, failures = await asyncio.to_thread(self._isolate_unstorable, products, failures)
+                    written, failed = await asyncio.to_thread(self.store.write, products, failures)
             except StorageError as exc:
                 self._write_failed(exc, products, failures, final=final)
                 return
@@ -126,6 +133,24 @@ class MongoPipeline:
             self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
+
+    def _isolate_unstorable(
+        self, products: list[dict[str, Any]], failures: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Products that cannot be encoded for MongoDB (a number BSON cannot hold, a bad key)
+        become failures; everything else goes on to be written."""
+        storable = []
+        for doc in products:
+            try:
+                bson.encode(doc, codec_options=CODEC_OPTIONS)
+                storable.append(doc)
+            except Exception as exc:
+                record = FailureRecord(key=doc["_id"], offer_id=doc["_id"], reason="unstorable_product",
+                                       api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300])
+                self.stats.inc_value("ali1688/failed/unstorable_product")  # type: ignore[union-attr]
+                logger.warning("failed %s: unstorable_product %s", record.key, record.message)
+                failures.append(record.to_document())
+        return storable, failures
 
     def _write_failed(self, exc: StorageError, products: list[dict[str, Any]], failures: list[dict[str, Any]],
                       *, final: bool) -> None:
@@ -147,7 +172,8 @@ class MongoPipeline:
 
     async def close_spider(self) -> None:
         if self._ticker is not None:
-            self._ticker.cancel()
+            async with self._lock:  # never cancel a write in progress: wait for it, then stop the ticker
+                self._ticker.cancel()
         await self.flush()
         while (self._products or self._failures) and self.store is not None:
             await asyncio.sleep(min(1.0, self.flush_seconds))  # MongoDB is away: wait, within the retry limit

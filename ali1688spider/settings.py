@@ -32,11 +32,9 @@ AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 32.0
 
 # Gateway replies are classified and retried by our middleware (with backoff), not by Scrapy's.
+# Its ALI1688_RETRY_TIMES (6), ALI1688_BACKOFF_BASE (0.5 s), ALI1688_BACKOFF_MAX (30 s), like every
+# ALI1688_* / MONGO_* setting, have their defaults in code so that environment variables work.
 RETRY_ENABLED = False
-ALI1688_RETRY_TIMES = 6
-ALI1688_BACKOFF_BASE = 0.5
-ALI1688_BACKOFF_MAX = 30.0
-ALI1688_PROGRESS_INTERVAL = 30.0
 
 DOWNLOADER_MIDDLEWARES = {
     "ali1688spider.middlewares.GatewayResponseMiddleware": 940,
@@ -48,8 +46,6 @@ ITEM_PIPELINES = {
     "ali1688spider.pipelines.ValidationPipeline": 100,
     "ali1688spider.pipelines.MongoPipeline": 800,
 }
-MONGO_BATCH_SIZE = 500
-MONGO_FLUSH_SECONDS = 2.0
 
 EXTENSIONS = {
     "ali1688spider.extensions.CrawlProgress": 500,

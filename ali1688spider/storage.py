@@ -29,10 +29,16 @@ RUNS = "runs"
 
 
 class _DecimalEncoder(TypeEncoder):
+    """Decimal → Decimal128. Prices always fit (normalisation caps them at 34 digits); a number in
+    the raw payload that Decimal128 cannot hold exactly is kept as its text."""
+
     python_type = Decimal
 
-    def transform_python(self, value: Decimal) -> Decimal128:
-        return Decimal128(value)
+    def transform_python(self, value: Decimal) -> Decimal128 | str:
+        try:
+            return Decimal128(value)
+        except (ArithmeticError, ValueError):
+            return str(value)
 
 
 CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -197,4 +203,20 @@ def product_document(product: dict[str, Any], fetched_at: datetime) -> dict[str,
     doc = dict(product)
     doc["_id"] = doc.pop("product_id")
     doc["fetched_at"] = fetched_at
+    if "raw" in doc:
+        doc["raw"] = _storable(doc["raw"])
     return doc
+
+
+_INT64 = 2**63
+
+
+def _storable(value: Any) -> Any:
+    """The raw payload as BSON can hold it: integers beyond 64 bits as text, NUL bytes out of keys."""
+    if isinstance(value, dict):
+        return {str(key).replace("\x00", "\ufffd"): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return str(value)
+    return value

@@ -91,7 +91,7 @@ def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None
     and ``payload`` holds the product payload of that API."""
     try:
         data = decode_json(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, ArithmeticError, RecursionError):
         data = None
         if 200 <= status < 300:
             return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not valid JSON", status=status)

@@ -27,6 +27,7 @@ IMAGE_HOST = "https://cbu01.alicdn.com/"
 
 #: Values from 10**15 on are no price, weight or stock: garbage (and too large for storage).
 _MAX_ADJUSTED_EXPONENT = 14
+_MAX_DIGITS = 34  # what BSON Decimal128 holds exactly
 
 _OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -60,7 +61,10 @@ def parse_decimal(value: object, field: str = "price") -> Decimal | None:
         text = str(value).strip()  # str(0.1) == "0.1": the shortest text of a float
         if not _NUMBER.fullmatch(text):
             raise NormalizationError(field, f"not a number: {value!r}")
-        number = Decimal(text)
+        try:
+            number = Decimal(text)
+        except ArithmeticError:  # an exponent beyond what Decimal can hold
+            raise NormalizationError(field, f"out of range: {value!r}") from None
     elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = Decimal(value)
     else:
@@ -71,6 +75,8 @@ def parse_decimal(value: object, field: str = "price") -> Decimal | None:
         raise NormalizationError(field, f"negative: {value!r}")
     if number and number.adjusted() > _MAX_ADJUSTED_EXPONENT:
         raise NormalizationError(field, f"out of range: {value!r}")
+    if len(number.as_tuple().digits) > _MAX_DIGITS or (number and number.adjusted() < -_MAX_DIGITS):
+        raise NormalizationError(field, f"more precision than a price can have: {value!r}")
     return number
 
 

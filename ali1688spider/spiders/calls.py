@@ -54,6 +54,10 @@ class ProductCallbacks:
         except Exception as exc:  # a reply of a shape no rule foresaw: recorded, never a lost id
             self.fail_call(call, "unreadable_product", attempts, type(exc).__name__, str(exc)[:200])
             return
+        if product.product_id != call["offer_id"]:
+            self.fail_call(call, "unreadable_product", attempts, None,
+                           f"the reply is about offer {product.product_id}, not the one asked for")
+            return
         yield product  # counted as ali1688/products once ValidationPipeline accepts it
 
     def on_error(self, failure: Failure) -> None:

@@ -11,6 +11,7 @@ With ``ALI1688_FRESH_FOR`` (seconds, or 6h/30m/2d) ids fetched more recently are
 from __future__ import annotations
 
 import asyncio
+import codecs
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,13 +30,24 @@ from ..requests import api_request
 from ..storage import MongoStore, StorageError
 from .calls import ProductCallbacks, wait_for_room
 
+MAX_KEY = 1000  # a junk line is recorded under its first 1,000 characters
 FRESHNESS_BATCH = 200  # references parsed (and checked for freshness) at a time
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 
 
+def _encoding_of(path: str | Path) -> str:
+    """UTF-8 (with or without a BOM), or UTF-16 when the file starts with its BOM (Windows
+    "Unicode" text)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"
+    return "utf-8-sig"
+
+
 def read_references(path: str | Path) -> Iterator[tuple[int, str]]:
     """Stream ``(line number, reference)`` from a file; skips blanks and ``#`` comments."""
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+    with open(path, encoding=_encoding_of(path), errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             text = _COMMENT.sub("", line).strip()
             if text:
@@ -127,7 +139,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                     try:
                         offers.append((ref, parse_offer_ref(ref)))
                     except InvalidOfferRef as exc:
-                        record_failure(self.crawler, FailureRecord(key=ref, reason="invalid_reference",
+                        record_failure(self.crawler, FailureRecord(key=ref[:MAX_KEY], reason="invalid_reference",
                                                                    message=str(exc)))
                 fresh = await freshness.fresh([offer_id for _, offer_id in offers]) if freshness else set()
                 for ref, offer_id in offers:

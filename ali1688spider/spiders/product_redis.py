@@ -36,6 +36,8 @@ from .calls import ProductCallbacks, wait_for_room
 
 logger = logging.getLogger(__name__)
 
+MAX_KEY = 1000  # a junk entry is recorded under its first 1,000 characters
+
 
 class ProductRedisSpider(ProductCallbacks, RedisSpider):
     name = "product_redis"
@@ -117,9 +119,11 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         try:
             ref, api, country = self._parse_entry(text)
             return entry, parse_offer_ref(ref), text, api, country
-        except (InvalidOfferRef, ValueError) as exc:
-            self._hold(text, entry)
-            record_failure(self.crawler, FailureRecord(key=text[:1000], reason="invalid_reference", message=str(exc)))
+        except (InvalidOfferRef, ValueError, RecursionError) as exc:
+            key = text[:MAX_KEY]  # the failure's _id, and what its ack looks for
+            self._hold(key, entry)
+            message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
+            record_failure(self.crawler, FailureRecord(key=key, reason="invalid_reference", message=message[:500]))
             return None
 
     async def _fresh(self, offer_ids: list[str]) -> set[str]:
