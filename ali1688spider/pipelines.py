@@ -76,7 +76,7 @@ class MongoPipeline:
         settings = crawler.settings
         if not settings.getbool("MONGO_ENABLED", True):
             raise NotConfigured
-        return cls(crawler, MongoStore.from_settings(settings), int(setting(settings, "MONGO_BATCH_SIZE", 500)),
+        return cls(crawler, MongoStore.from_settings(settings), int(setting(settings, "MONGO_BATCH_SIZE", 100)),
                    float(setting(settings, "MONGO_FLUSH_SECONDS", 2.0)))
 
     async def open_spider(self) -> None:
@@ -92,7 +92,9 @@ class MongoPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Product):
-            self._products.append(product_document(item.to_dict(), datetime.now(UTC)))
+            document = item.to_dict(include_raw=False)
+            document["raw"] = item.raw  # made storable (not deep-copied) by product_document
+            self._products.append(product_document(document, datetime.now(UTC)))
             if len(self._products) >= self.batch_size and self._down_since is None:
                 await self.flush()  # while MongoDB is away, only the ticker retries
         return item

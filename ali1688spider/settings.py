@@ -21,6 +21,9 @@ LOG_LEVEL = "INFO"
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32
 CONCURRENT_ITEMS = 4  # one item per response: Scrapy makes this many tasks per response
+# Scrapy re-reads a callback's source to look for `return` in generators, per new bound method
+# (one per request): 12% of the CPU in a profile. Our callbacks are checked by our tests instead.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 30
 REACTOR_THREADPOOL_MAXSIZE = 10
