@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -15,10 +16,24 @@ from scrapy.utils.test import get_crawler
 from twisted.internet.defer import Deferred
 
 from ali1688spider import settings as project_settings
+from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.spiders.product import ProductSpider
 
 ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = Catalogue(1688)  # the emulator's default seed
+_blocks = itertools.count()
+
+
+def fresh_ids(n: int) -> list[str]:
+    """``n`` ids of existing offers that no other test of the session uses (so the emulator's
+    counts and the database's contents stay each test's own)."""
+    return [str(i) for i in CATALOGUE.offer_ids(n, start=900_000_000_000 + next(_blocks) * 100_000)]
+
+
+def fresh_missing(n: int) -> list[str]:
+    """``n`` well-formed ids the catalogue does not have (a business failure)."""
+    return [str(i) for i in CATALOGUE.missing_ids(n, start=900_000_000_000 + next(_blocks) * 100_000)]
 
 
 def crawl_settings(gateway_url: str, mongo_uri: str, database: str, **extra: Any) -> dict[str, Any]:

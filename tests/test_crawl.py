@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from decimal import Decimal
 
@@ -11,26 +10,25 @@ import pytest_twisted
 from bson.decimal128 import Decimal128
 
 from ali1688spider.aop import TokenClient
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator
 
-from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats, scrapy_crawl
+from .crawling import (
+    CATALOGUE,
+    crawl_settings,
+    fresh_ids,
+    fresh_missing,
+    run_crawl,
+    sandbox_post,
+    sandbox_stats,
+    scrapy_crawl,
+)
 
 SEED = 1688
-CATALOGUE = Catalogue(SEED)
-_ids = itertools.count()
 
 
-def fresh_ids(n: int) -> list[str]:
-    """Ids no other test of this session uses (so emulator counts stay per test)."""
-    start = 600_000_000_000 + next(_ids) * 100_000
-    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
 
 
-def fresh_missing(n: int) -> list[str]:
-    start = 700_000_000_000 + next(_ids) * 100_000
-    return [str(i) for i in CATALOGUE.missing_ids(n, start=start)]
 
 
 @pytest.fixture(scope="module")

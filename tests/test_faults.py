@@ -21,7 +21,6 @@ Not repeated here (tests/test_distributed.py has them): Redis restarted mid-craw
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -32,7 +31,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,37 +41,14 @@ import pytest
 import pytest_twisted
 from pymongo import MongoClient
 
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator, mongo_server
 
-from .crawling import ROOT, crawl_settings, run_crawl, sandbox_post, sandbox_stats
+from .crawling import ROOT, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 
 SEED = 1688
-CATALOGUE = Catalogue(SEED)
-_blocks = itertools.count()
 
 
-def fresh_ids(n: int) -> list[str]:
-    """Ids no other test of this module uses."""
-    start = 800_000_000_000 + next(_blocks) * 1_000_000
-    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
-
-
-@pytest.fixture(scope="module")
-def mongo() -> Iterator[tuple[str, MongoClient[dict[str, Any]]]]:
-    with mongo_server() as server:
-        client: MongoClient[dict[str, Any]] = MongoClient(server.url, tz_aware=True)
-        yield server.url, client
-        client.close()
-
-
-@pytest.fixture
-def database(mongo: tuple[str, MongoClient[dict[str, Any]]]) -> Iterator[tuple[str, str, Any]]:
-    uri, client = mongo
-    name = f"f_{uuid.uuid4().hex[:10]}"
-    yield uri, name, client[name]
-    client.drop_database(name)
 
 
 def assert_accounted(db: Any, ids: list[str]) -> tuple[list[str], list[str]]:

@@ -3,7 +3,6 @@ keeping only products, and price/stock history — end to end against the emulat
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,17 +10,9 @@ import pytest
 import pytest_twisted
 
 from ali1688spider.config import parse_age
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.services import gateway_emulator
 
-from .crawling import crawl_settings, run_crawl, sandbox_post, sandbox_stats
-
-CATALOGUE = Catalogue(1688)
-_blocks = itertools.count()
-
-
-def fresh_ids(n: int) -> list[str]:
-    return [str(i) for i in CATALOGUE.offer_ids(n, start=640_000_000_000 + next(_blocks) * 100_000)]
+from .crawling import CATALOGUE, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 
 
 @pytest.fixture

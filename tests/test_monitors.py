@@ -4,7 +4,6 @@ arithmetic of each monitor."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import re
@@ -22,28 +21,19 @@ from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, fail_on_al
 from ali1688spider.monitoring.actions import key_stats, post_json
 from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator
 
-from .crawling import crawl_settings, run_crawl, sandbox_post, scrapy_crawl
+from .crawling import crawl_settings, fresh_ids, fresh_missing, run_crawl, sandbox_post, scrapy_crawl
 
 SEED = 1688
-CATALOGUE = Catalogue(SEED)
-_ids = itertools.count()
 MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Ids accounted",
             "Finish reason")
 WEBHOOK_TOKEN = "T0KEN-in-the-webhook-path"
 
 
-def fresh_ids(n: int) -> list[str]:
-    start = 820_000_000_000 + next(_ids) * 100_000
-    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
 
 
-def fresh_missing(n: int) -> list[str]:
-    start = 830_000_000_000 + next(_ids) * 100_000
-    return [str(i) for i in CATALOGUE.missing_ids(n, start=start)]
 
 
 @pytest.fixture(scope="module")
