@@ -62,6 +62,17 @@ def run_crawl(settings: dict[str, Any], **spider_args: Any) -> Deferred[Any]:
     return deferred_from_coro(crawl())
 
 
+def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str) -> dict[str, str]:
+    """The environment of a ``scrapy crawl`` subprocess; an override of "" removes the variable."""
+    env = {
+        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
+        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
+    }
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value}
+
+
 def scrapy_crawl(env_extra: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``scrapy crawl product ARGS`` in a subprocess, with only the given ALI1688_/MONGO_ variables."""
     env = {key: value for key, value in os.environ.items()

@@ -15,6 +15,7 @@ from ali1688spider.services import free_port, gateway_emulator
 
 from .crawling import (
     CATALOGUE,
+    crawl_env,
     crawl_settings,
     fresh_ids,
     fresh_missing,
@@ -152,16 +153,6 @@ async def test_rerun_is_idempotent_and_clears_healed_failures(emulator, database
     assert db.failures.count_documents({}) == 0
     for doc in db.products.find({"_id": {"$in": list(first_seen)}}):
         assert doc["first_seen_at"] == first_seen[doc["_id"]]
-
-
-def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str) -> dict[str, str]:
-    env = {
-        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
-        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
-        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
-    }
-    env.update(overrides)
-    return {key: value for key, value in env.items() if value}
 
 
 def assert_no_secret(output: str) -> None:

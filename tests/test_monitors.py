@@ -21,10 +21,10 @@ from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, fail_on_al
 from ali1688spider.monitoring.actions import key_stats, post_json
 from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.sandbox.config import DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator
 
-from .crawling import crawl_settings, fresh_ids, fresh_missing, run_crawl, sandbox_post, scrapy_crawl
+from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, sandbox_post, scrapy_crawl
 
 SEED = 1688
 MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Ids accounted",
@@ -218,16 +218,6 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     first = webhook.posts[0]["json"]
     assert first["finish_reason"] is None
     assert first["failed"][0]["monitor"] == "Token refreshes"
-
-
-def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str) -> dict[str, str]:
-    env = {
-        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
-        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
-        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
-    }
-    env.update(overrides)
-    return {key: value for key, value in env.items() if value}
 
 
 @pytest.mark.parametrize(("fail_on_alert", "status"), [("1", 3), ("", 0)], ids=["fail-on-alert", "default"])
