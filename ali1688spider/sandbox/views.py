@@ -65,6 +65,11 @@ def _product_get_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
         "skuId": sku.sku_id,
         "specId": sku.spec_id,
     }
+    return _with_optional_prices(item, offer, sku)
+
+
+def _with_optional_prices(item: dict[str, Any], offer: Offer, sku: Sku) -> dict[str, Any]:
+    """Add ``retailPrice`` / ``consignPrice`` when the SKU has them (product.get and fenxiao)."""
     if sku.retail_cents is not None:
         item["retailPrice"] = _price(offer, sku.retail_cents)
     if sku.consign_cents is not None:
@@ -199,11 +204,7 @@ def _fenxiao_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
             for v in sku.values
         ],
     }
-    if sku.retail_cents is not None:
-        item["retailPrice"] = _price(offer, sku.retail_cents)
-    if sku.consign_cents is not None:
-        item["consignPrice"] = _price(offer, sku.consign_cents)
-    return item
+    return _with_optional_prices(item, offer, sku)
 
 
 def fenxiao_view(offer: Offer) -> dict[str, Any]:
