@@ -17,7 +17,7 @@ from bson.decimal128 import Decimal128
 SCALARS = ("subject", "status", "stock")
 #: The projection that reads the tracked fields of a stored product.
 PROJECTION = {"subject": 1, "status": 1, "stock": 1, "price_tiers": 1, "skus.sku_id": 1, "skus.price": 1,
-              "skus.stock": 1, "content_hash": 1}
+              "skus.stock": 1, "content_hash": 1, "fetched_at": 1}
 
 
 def _money(value: Any) -> Decimal | None:
@@ -45,6 +45,14 @@ def content_hash(doc: dict[str, Any]) -> str:
     }
     text = json.dumps(view, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def change_id(product_id: str, old: dict[str, Any], new_hash: str) -> str:
+    """The ``_id`` of a history document: which stored version changed into which content, so a
+    retried write of the same change cannot record it twice."""
+    fetched = old.get("fetched_at")
+    since = fetched.isoformat() if hasattr(fetched, "isoformat") else str(fetched)
+    return f"{product_id}:{since}:{new_hash[:16]}"
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

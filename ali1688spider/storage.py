@@ -17,7 +17,7 @@ from typing import Any
 from bson.codec_options import CodecOptions, TypeEncoder, TypeRegistry
 from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from . import history
 
@@ -25,6 +25,7 @@ PRODUCTS = "products"
 FAILURES = "failures"
 HISTORY = "product_history"
 DEFAULT_URI = "mongodb://127.0.0.1:27017"
+DUPLICATE_KEY = 11000
 RUNS = "runs"
 
 
@@ -121,18 +122,28 @@ class MongoStore:
                 doc = dict(doc)
                 key = doc.pop("_id")
                 failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
+            if history_docs:  # first: a write retried after a failure finds the same change again
+                self._insert_once(self.history, history_docs)
             if product_ops:
                 self.products.bulk_write(product_ops, ordered=False)
                 fetched = [doc["_id"] for doc in products]
                 self.failures.bulk_write([DeleteMany({"_id": {"$in": fetched}})], ordered=False)
-            if history_docs:
-                self.history.insert_many(history_docs, ordered=False)
             if failure_ops:
                 self.failures.bulk_write(failure_ops, ordered=False)
         except PyMongoError as exc:
             raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {_short(exc)}") from None
         self.history_written += len(history_docs)
         return len(product_ops), len(failure_ops)
+
+    @staticmethod
+    def _insert_once(collection: Any, docs: list[dict[str, Any]]) -> None:
+        """Insert documents whose ``_id`` names the change; one already there (a retried write)
+        is not an error."""
+        try:
+            collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise
 
     def _stored_versions(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         if not keys:
@@ -156,8 +167,10 @@ class MongoStore:
             elif history.content_hash(previous) != doc["content_hash"]:
                 found = history.changes(previous, doc)
                 if found:
-                    history_docs.append({"product_id": key, "at": now, "source_api": doc.get("source_api"),
-                                         "changes": found})
+                    history_docs.append({
+                        "_id": history.change_id(key, previous, doc["content_hash"]),
+                        "product_id": key, "at": now, "source_api": doc.get("source_api"), "changes": found,
+                    })
                     doc["changed_at"] = now
             stored[key] = {**doc, "_id": key}  # a second fetch in the same batch compares with this one
             ops.append(UpdateOne({"_id": key}, {"$set": doc, "$setOnInsert": on_insert}, upsert=True))

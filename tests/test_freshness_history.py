@@ -11,6 +11,7 @@ import pytest_twisted
 
 from ali1688spider.config import parse_age
 from ali1688spider.services import gateway_emulator
+from ali1688spider.storage import MongoStore
 
 from .crawling import CATALOGUE, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 
@@ -107,3 +108,29 @@ async def test_price_and_stock_history(emulator, database):
         assert now["content_hash"] != first[offer_id]["content_hash"]
     for offer_id in set(ids) - drifted:
         assert db.products.find_one({"_id": offer_id})["changed_at"] == first[offer_id]["changed_at"]
+
+
+def test_a_retried_write_records_a_change_once(database):
+    uri, name, db = database
+    store = MongoStore(uri, name)
+    store.open()
+    try:
+        _write_the_same_change_twice(store, db)
+    finally:
+        store.close()
+
+
+def _write_the_same_change_twice(store, db):
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    v1 = {"_id": "610000000001", "subject": "杯子", "status": "published", "stock": 5, "source_api": "product.get",
+          "price_tiers": [{"min_quantity": 1, "price": Decimal("9.90")}], "skus": [], "fetched_at": first}
+    store.write([v1], [])
+    v2 = {**v1, "stock": 4, "price_tiers": [{"min_quantity": 1, "price": Decimal("8.80")}],
+          "fetched_at": datetime(2026, 1, 2, tzinfo=UTC)}
+    store.write([v2], [])
+    # as if the product upsert had failed after the history insert: the stored version is v1 again
+    store.products.replace_one({"_id": v1["_id"]}, {k: v for k, v in v1.items() if k != "_id"})
+    store.write([v2], [])
+    (change,) = list(db.product_history.find())
+    assert {c["field"] for c in change["changes"]} == {"stock", "price_tiers"}
+    assert db.products.find_one({"_id": v1["_id"]})["stock"] == 4
