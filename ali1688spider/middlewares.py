@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
 
 from redis.exceptions import RedisError
 from scrapy import Request, Spider, signals
@@ -265,7 +264,3 @@ class GatewayResponseMiddleware:
 def attempts_of(request: Request) -> int:
     """How many times this call was sent (1 + retries)."""
     return int(request.meta.get("retry_times", 0)) + 1
-
-
-def result_of(response: Response) -> Classification | Any:
-    return response.meta.get(RESULT)

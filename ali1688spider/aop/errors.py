@@ -16,17 +16,6 @@ class BusinessFailure(AopError):
         self.message = message
 
 
-class GatewayError(AopError):
-    """The gateway refused or failed the call (PROTOCOL.md §4)."""
-
-    def __init__(self, outcome: str, code: str | None, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code or 'HTTP ' + str(status)}: {message}")
-        self.outcome = outcome
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 class TokenError(AopError):
     """A token call failed. ``permanent`` errors (``invalid_grant``) need a new authorisation."""
 

@@ -68,6 +68,11 @@ def _product_get_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
     return _with_optional_prices(item, offer, sku)
 
 
+def _price_ranges(offer: Offer) -> list[dict[str, Any]]:
+    """The price tiers as crossborder and fenxiao send them (``priceRangeList``)."""
+    return [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents)} for t in offer.tiers]
+
+
 def _with_optional_prices(item: dict[str, Any], offer: Offer, sku: Sku) -> dict[str, Any]:
     """Add ``retailPrice`` / ``consignPrice`` when the SKU has them (product.get and fenxiao)."""
     if sku.retail_cents is not None:
@@ -167,8 +172,7 @@ def crossborder_view(offer: Offer, country: str) -> dict[str, Any]:
         "productSkuInfos": [_crossborder_sku(sku, country) for sku in offer.skus],
         "productSaleInfo": {
             "amountOnSale": offer.amount_on_sale,
-            "priceRangeList": [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents)}
-                               for t in offer.tiers],
+            "priceRangeList": _price_ranges(offer),
             "quoteType": offer.quote_type,
             "unitInfo": {"unit": offer.unit, "transUnit": UNIT_TRANSLATIONS.get(offer.unit, "piece")},
         },
@@ -224,8 +228,7 @@ def fenxiao_view(offer: Offer) -> dict[str, Any]:
         "productSkuInfos": [_fenxiao_sku(offer, sku) for sku in offer.skus],
         "productSaleInfo": {
             "amountOnSale": offer.amount_on_sale,
-            "priceRangeList": [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents)}
-                               for t in offer.tiers],
+            "priceRangeList": _price_ranges(offer),
             "quoteType": offer.quote_type,
             "unit": offer.unit,
             "minOrderQuantity": offer.min_order_quantity,
