@@ -1,4 +1,5 @@
-"""Error types of the protocol layer: gateway errors and business errors are kept apart."""
+"""Error types of the protocol layer. Gateway errors are not exceptions: they are classified
+replies (classify.py); a business failure, a token error and a bad offer reference are."""
 
 from __future__ import annotations
 
