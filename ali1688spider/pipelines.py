@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bson
 from bson import json_util
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -20,7 +19,7 @@ from .aop.product import Product
 from .config import setting
 from .outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from .schema import InvalidProduct, validate_product
-from .storage import CODEC_OPTIONS, MongoStore, StorageError, product_document
+from .storage import MongoStore, StorageError, encodable, product_document
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class ValidationPipeline:
         if not isinstance(item, Product):
             return item
         try:
-            validate_product(item.to_dict(include_raw=False))
+            validate_product(item)
         except InvalidProduct as exc:
             record_failure(self.crawler, FailureRecord(
                 key=item.product_id, offer_id=item.product_id, reason="invalid_item", api=item.source_api,
@@ -93,7 +92,7 @@ class MongoPipeline:
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Product):
             document = item.to_dict(include_raw=False)
-            document["raw"] = item.raw  # made storable (not deep-copied) by product_document
+            document["raw"] = item.raw  # as received: made storable only if BSON cannot hold it
             self._products.append(product_document(document, datetime.now(UTC)))
             if len(self._products) >= self.batch_size and self._down_since is None:
                 await self.flush()  # while MongoDB is away, only the ticker retries
@@ -139,13 +138,13 @@ class MongoPipeline:
     def _isolate_unstorable(
         self, products: list[dict[str, Any]], failures: list[dict[str, Any]],
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Products that cannot be encoded for MongoDB (a number BSON cannot hold, a bad key)
-        become failures; everything else goes on to be written."""
+        """A raw payload BSON cannot hold as received (an integer beyond 64 bits, a NUL in a key)
+        is stored in its storable form; a product that still cannot be encoded becomes a failure;
+        everything else goes on to be written."""
         storable = []
         for doc in products:
             try:
-                bson.encode(doc, codec_options=CODEC_OPTIONS)
-                storable.append(doc)
+                storable.append(encodable(doc))
             except Exception as exc:
                 record = FailureRecord(key=doc["_id"], offer_id=doc["_id"], reason="unstorable_product",
                                        api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300])

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
-from .aop.product import SOURCE_APIS
+from .aop.product import SOURCE_APIS, Product
 
 #: Prices above this are taken for a parsing accident (yuan per unit).
 MAX_PRICE = Decimal("10000000")
@@ -65,10 +65,11 @@ class InvalidProduct(Exception):
         self.message = message
 
 
-def validate_product(data: dict[str, Any]) -> None:
-    """Raise :class:`InvalidProduct` naming the first field that fails."""
+def validate_product(data: Product | dict[str, Any]) -> None:
+    """Raise :class:`InvalidProduct` naming the first field that fails. A :class:`Product` is read
+    through its attributes, without a dict copy."""
     try:
-        ProductModel.model_validate(data)
+        ProductModel.model_validate(data, from_attributes=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or "price"

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import bson
 from bson.codec_options import CodecOptions, TypeEncoder, TypeRegistry
 from bson.decimal128 import Decimal128
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -164,7 +166,7 @@ class MongoStore:
             on_insert: dict[str, Any] = {"first_seen_at": now}
             if previous is None:
                 on_insert["changed_at"] = now
-            elif history.content_hash(previous) != doc["content_hash"]:
+            elif (previous.get("content_hash") or history.content_hash(previous)) != doc["content_hash"]:
                 found = history.changes(previous, doc)
                 if found:
                     history_docs.append({
@@ -216,8 +218,21 @@ def product_document(product: dict[str, Any], fetched_at: datetime) -> dict[str,
     doc = dict(product)
     doc["_id"] = doc.pop("product_id")
     doc["fetched_at"] = fetched_at
-    if "raw" in doc:
-        doc["raw"] = _storable(doc["raw"])
+    return doc
+
+
+def encodable(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` if BSON can hold it, else with its raw payload in storable form (integers beyond
+    64 bits as text, NUL bytes out of keys); raises if even that cannot be encoded. Called only
+    when a bulk write failed: walking every payload up front would cost every product."""
+    try:
+        bson.encode(doc, codec_options=CODEC_OPTIONS)
+        return doc
+    except (OverflowError, InvalidDocument):
+        if "raw" not in doc:
+            raise
+    doc = {**doc, "raw": _storable(doc["raw"])}
+    bson.encode(doc, codec_options=CODEC_OPTIONS)
     return doc
 
 

@@ -41,7 +41,7 @@ from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
 from ali1688spider.schema import InvalidProduct, validate_product
 from ali1688spider.services import gateway_emulator, mongo_server, redis_server
-from ali1688spider.storage import CODEC_OPTIONS, product_document
+from ali1688spider.storage import CODEC_OPTIONS, encodable, product_document
 
 from .crawling import ROOT, sandbox_stats
 from .test_distributed import QUEUE, Workers, worker_env
@@ -153,11 +153,11 @@ def check_reply(status: int, body: bytes, api_key: str) -> None:
         return
     assert isinstance(product, Product)
     try:
-        validate_product(product.to_dict(include_raw=False))
+        validate_product(product)
     except InvalidProduct:
         return
     # what the pipeline stores: every Decimal must fit a Decimal128, or the whole bulk write fails
-    bson.encode(product_document(product.to_dict(), datetime.now(UTC)), codec_options=CODEC_OPTIONS)
+    bson.encode(encodable(product_document(product.to_dict(), datetime.now(UTC))), codec_options=CODEC_OPTIONS)
 
 
 @FUZZ

@@ -506,3 +506,33 @@ async def test_reply_with_a_price_decimal128_cannot_hold(database: tuple[str, st
     assert crawler.stats.get_value("finish_reason") == "finished"
     _, failures = assert_accounted(db, ids)
     assert failures == [odd]
+
+
+@pytest.mark.timeout(120)
+@pytest_twisted.ensureDeferred
+async def test_raw_payload_bson_cannot_hold_as_received(database: tuple[str, str, Any]) -> None:
+    """An integer beyond 64 bits and a NUL byte in a key, in fields the normaliser never reads:
+    the product is valid, so it is stored — its raw payload in storable form (the number as
+    text, the NUL replaced) — and so is every other product of the same bulk write."""
+    uri, name, db = database
+    ids = fresh_ids(60)
+    odd = ids[11]
+
+    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
+        if offer_id != odd or status != 200:
+            return None
+        data = json.loads(body)
+        data["productInfo"]["bigCounter"] = 2**70
+        data["productInfo"]["extra"] = {"a\x00b": 1}
+        return json.dumps(data).encode()
+
+    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
+        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    assert proxy.rewritten == [odd]
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    products, failures = assert_accounted(db, ids)
+    assert failures == [] and len(products) == len(ids)
+    info = db.products.find_one({"_id": odd})["raw"]["productInfo"]
+    assert info["bigCounter"] == str(2**70)
+    assert info["extra"] == {"a\ufffdb": 1}
+    assert db.products.find_one({"_id": ids[12]})["raw"]["productInfo"]["productID"] == int(ids[12])

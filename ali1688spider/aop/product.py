@@ -8,7 +8,7 @@ leaves their storage form (``Decimal128``, BSON dates) to the Mongo layer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -132,10 +132,21 @@ class Product:
         }
 
 
+#: Types :func:`_plain` hands back as they are (most nodes of a product are one of these).
+_SCALARS = frozenset({str, int, float, bool, Decimal, datetime, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    """Turn dataclasses, mappings and sequences into dicts and lists; leave scalars alone."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    """Turn dataclasses, mappings and sequences into dicts and lists; leave scalars alone.
+    Called for every node of a product (~300 with its SKUs), so the common cases come first."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = getattr(kind, "__dataclass_fields__", None)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
