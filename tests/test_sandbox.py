@@ -796,6 +796,21 @@ def test_latency_and_timestamp_window(sandbox_factory: Callable[..., SandboxProc
     classified(reply, Outcome.FATAL, "gw.SignatureInvalid", status=400)
 
 
+def test_latency_jitter_has_a_long_tail(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+    """``--latency-jitter-ms 40`` on ``--latency-ms 20``: no reply comes sooner than the base
+    latency, and the extra delays vary (a seeded exponential draw, mean 40 ms)."""
+    jittery = sandbox_factory(latency_ms=20, latency_jitter_ms=40)
+    token = jittery.access_token()
+    took = []
+    for offer_id in IDS[:12]:
+        started = time.monotonic()
+        classified(product_call(jittery, token, offer_id), Outcome.OK, api=PRODUCT_GET)
+        took.append(time.monotonic() - started)
+    assert min(took) >= 0.02
+    assert max(took) - min(took) > 0.04, took
+    assert sum(took) / len(took) > 0.04, took
+
+
 def test_sigint_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
     assert sandbox_factory().stop(signal.SIGINT) == 0
 

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--refresh-ttl", type=float, default=DEFAULT_REFRESH_TTL, help="refresh token lifetime, s (180 days)")
     add("--qps", type=_count, default=0, help="API calls per app key per second; 0 = no quota")
     add("--latency-ms", type=_seconds, default=0.0, help="delay added to every /openapi reply")
+    add("--latency-jitter-ms", type=_seconds, default=0.0,
+        help="mean of a random extra delay per reply, exponentially distributed like a network's long tail")
     add("--seed", type=int, default=DEFAULT_SEED, help="catalogue and fault seed (default %(default)s)")
     add("--epoch", type=_count, default=0,
         help="catalogue epoch at start: at N > 0 prices and stock of some offers have drifted (default 0)")
@@ -91,7 +93,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
         host=args.host, port=args.port, app_key=args.app_key, app_secret=args.app_secret,
         refresh_token=args.refresh_token, token_ttl=args.token_ttl, refresh_ttl=args.refresh_ttl,
-        qps=args.qps, latency_ms=args.latency_ms, seed=args.seed, epoch=args.epoch, fault_5xx=args.fault_5xx,
+        qps=args.qps, latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms, seed=args.seed, epoch=args.epoch, fault_5xx=args.fault_5xx,
         fault_isp=args.fault_isp, fault_throttle=args.fault_throttle,
         fault_throttle200=args.fault_throttle200, fault_malformed=args.fault_malformed,
         fault_slow=args.fault_slow, slow_ms=args.slow_ms, usage_limit=args.usage_limit,

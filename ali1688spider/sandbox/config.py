@@ -51,6 +51,7 @@ class SandboxConfig:
     code_ttl: float = DEFAULT_CODE_TTL
     qps: int = 0  # API calls per app key per calendar second; 0 = no quota
     latency_ms: float = 0.0  # added to every /openapi reply
+    latency_jitter_ms: float = 0.0  # mean of a random extra delay (exponential: a network's long tail)
     seed: int = DEFAULT_SEED
     epoch: int = 0  # the catalogue epoch at start (prices and stock drift at epochs > 0)
     fault_5xx: float = 0.0
@@ -78,7 +79,7 @@ class SandboxConfig:
         for name in ("token_ttl", "refresh_ttl", "code_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("latency_ms", "slow_ms", "max_timestamp_skew"):
+        for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "max_timestamp_skew"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         check_epoch(self.epoch)

@@ -26,6 +26,7 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Any
 
@@ -67,6 +68,15 @@ class Gateway:
         self.usage = 0
         self.epoch = config.epoch  # of the catalogue; not changed by reset()
         self._denied = frozenset(config.deny_apis)
+        self._latency_rng = random.Random(f"{config.seed}:latency")
+
+    def latency(self) -> float:
+        """Seconds to hold the next /openapi reply: ``latency_ms``, plus an exponentially
+        distributed extra of mean ``latency_jitter_ms`` (seeded, so runs repeat)."""
+        seconds = self.config.latency_ms / 1000
+        if self.config.latency_jitter_ms:
+            seconds += self._latency_rng.expovariate(1000 / self.config.latency_jitter_ms)
+        return seconds
 
     def set_epoch(self, epoch: int) -> None:
         """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range)."""

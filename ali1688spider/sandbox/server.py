@@ -76,7 +76,7 @@ async def _params(request: web.Request) -> dict[str, str]:
 async def _openapi(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     reply = gateway.answer(request.match_info.get("tail", ""), await _params(request))
-    delay = gateway.config.latency_ms / 1000 + reply.delay
+    delay = gateway.latency() + reply.delay
     if delay > 0:
         await asyncio.sleep(delay)
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type,
