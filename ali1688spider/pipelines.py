@@ -49,6 +49,10 @@ class ValidationPipeline:
         return item
 
 
+#: Products buffered (in batches of ``MONGO_BATCH_SIZE``) before an item waits for the writer.
+BUFFERED_BATCHES = 4
+
+
 class MongoPipeline:
     """Buffers documents and writes them with ``bulk_write``: when a batch is full, every
     ``MONGO_FLUSH_SECONDS`` and when the spider closes. If a write fails, the documents are kept
@@ -93,10 +97,24 @@ class MongoPipeline:
         if isinstance(item, Product):
             document = item.to_dict(include_raw=False)
             document["raw"] = item.raw  # as received: made storable only if BSON cannot hold it
+            await self._wait_for_room()
             self._products.append(product_document(document, datetime.now(UTC)))
-            if len(self._products) >= self.batch_size and self._down_since is None:
-                await self.flush()  # while MongoDB is away, only the ticker retries
+            self.stats.max_value("ali1688/mongo/max_buffered", len(self._products))  # type: ignore[union-attr]
+            if len(self._products) >= self.batch_size and self._down_since is None and not self._lock.locked():
+                await self.flush()  # while a write runs, items gather for the next batch
         return item
+
+    async def _wait_for_room(self) -> None:
+        """With ``BUFFERED_BATCHES`` full batches waiting (the writer is behind, or MongoDB is away
+        and only the ticker retries), an item waits for the writer, and the crawl behind it slows
+        to the writer's pace: memory stays bounded whatever MongoDB does."""
+        if len(self._products) >= BUFFERED_BATCHES * self.batch_size and self.store is not None:
+            self.stats.inc_value("ali1688/mongo/items_waited")  # type: ignore[union-attr]
+        while len(self._products) >= BUFFERED_BATCHES * self.batch_size and self.store is not None:
+            if self._down_since is None:
+                await self.flush()
+            else:
+                await asyncio.sleep(min(0.5, self.flush_seconds))
 
     def on_failure(self, failure: FailureRecord) -> None:
         self._failures.append(failure.to_document())
@@ -129,6 +147,7 @@ class MongoPipeline:
             if self._down_since is not None:
                 logger.warning("MongoDB is back after %.0f s", time.monotonic() - self._down_since)
                 self._down_since = None
+            self.stats.inc_value("ali1688/mongo/bulk_writes")  # type: ignore[union-attr]
             self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
             self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
             self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]

@@ -21,6 +21,10 @@ LOG_LEVEL = "INFO"
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32
 CONCURRENT_ITEMS = 4  # one item per response: Scrapy makes this many tasks per response
+# Responses held by the scraper before the engine stops downloading (Scrapy: 5 MB). A 6 KB reply
+# becomes a ~50 KB product with its raw payload, so 5 MB of replies would be ~40 MB of products
+# waiting when the Mongo writer falls behind; 1 MB still holds ~170 replies, far above concurrency.
+SCRAPER_SLOT_MAX_ACTIVE_SIZE = 1_000_000
 # Scrapy re-reads a callback's source to look for `return` in generators, per new bound method
 # (one per request): 12% of the CPU in a profile. Our callbacks are checked by our tests instead.
 WARN_ON_GENERATOR_RETURN_VALUE = False

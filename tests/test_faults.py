@@ -199,6 +199,7 @@ def test_mongo_killed_and_restarted_mid_crawl(tmp_path: Path) -> None:
             with output.open("wb") as handle:
                 command = [sys.executable, "-m", "scrapy", "crawl", "product", "-a", "ids=" + ",".join(ids),
                            "-s", f"ALI1688_STATS_FILE={stats_file}", "-s", "MONGO_FLUSH_SECONDS=0.5",
+                           "-s", "MONGO_BATCH_SIZE=20",
                            "-s", "ALI1688_BACKOFF_BASE=0.05", "-s", "ALI1688_BACKOFF_MAX=0.5"]
                 crawl = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
             watcher: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=1000)
@@ -231,6 +232,8 @@ def test_mongo_killed_and_restarted_mid_crawl(tmp_path: Path) -> None:
             assert stats["finish_reason"] == "finished", text[-3000:]
             assert stats.get("ali1688/mongo/write_retries", 0) >= 1, "MongoDB was never found away"
             assert "MongoDB is back" in text
+            # while it was away, at 4 batches of 20 buffered the crawl waited instead of piling up products
+            assert stats["ali1688/mongo/items_waited"] >= 1 and stats["ali1688/mongo/max_buffered"] <= 80
             _, failures = assert_accounted(db, ids)
             assert not failures
             assert not unsaved.exists() or not any(unsaved.iterdir())
