@@ -139,6 +139,32 @@ def test_a_killed_worker_loses_nothing(mongo, redis_url, tmp_path):
     assert "took back" in others.output()
 
 
+def test_an_entry_that_keeps_killing_workers_is_set_aside(mongo, redis_url, tmp_path):
+    """An entry already taken back 3 times (ALI1688_QUEUE_MAX_RECLAIMS) whose lease ran out
+    again: the next worker sets it aside in QUEUE:dead and records it as a worker_lost failure,
+    and fetches the rest of the queue as usual."""
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    ids = [str(i) for i in Catalogue(1688).offer_ids(12, start=637_000_000_000)]
+    poison, survivor = ids[0], ids[1]
+    r = redis.Redis.from_url(redis_url)
+    r.zadd(QUEUE + ":leased", {poison: 1, survivor: 1})  # leases that ran out long ago
+    r.hset(QUEUE + ":reclaims", mapping={poison: 3, survivor: 1})
+    with gateway_emulator() as gateway:
+        env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QUEUE_MAX_RECLAIMS="3")
+        enqueue(env, ids[2:], tmp_path)
+        workers = Workers(env, tmp_path, 1)
+        assert workers.wait() == [0], workers.output()[-3000:]
+    db = client[database]
+    accounted(db, ids)
+    failure = db.failures.find_one({"_id": poison})
+    assert failure["reason"] == "worker_lost" and QUEUE + ":dead" in failure["message"]
+    assert db.products.count_documents({}) == len(ids) - 1
+    assert r.lrange(QUEUE + ":dead", 0, -1) == [poison.encode()]
+    assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0 and r.hlen(QUEUE + ":reclaims") == 0
+    assert "Ids accounted/none of the ids taken is missing... OK" in workers.output()
+
+
 def wait_until(condition, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -185,8 +211,25 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         assert await r.lrange("q", 0, -1) == [b"b", b"c"]
         await queue.renew([b"a"])
         await __import__("asyncio").sleep(0.4)
-        assert await queue.reclaim() == 1  # "a" was not renewed in time
+        assert await queue.reclaim() == (1, [])  # "a" was not renewed in time
         assert await r.lrange("q", 0, -1) == [b"a", b"b", b"c"]
+        # an entry whose workers keep dying comes back max_reclaims (2) times, then is set aside
+        queue.max_reclaims = 2
+        assert await queue.take(1) == [b"a"]
+        await __import__("asyncio").sleep(0.35)
+        assert await queue.reclaim() == (1, [])  # the second time
+        assert await queue.take(1) == [b"a"]
+        await __import__("asyncio").sleep(0.35)
+        assert await queue.reclaim() == (0, [b"a"])
+        assert await r.lrange("q:dead", 0, -1) == [b"a"] and await r.hget("q:reclaims", "a") is None
+        assert await r.lrange("q", 0, -1) == [b"b", b"c"]
+        # an acked entry forgets how often it came back
+        assert await queue.take(1) == [b"b"]
+        await __import__("asyncio").sleep(0.35)
+        assert await queue.reclaim() == (1, [])
+        assert await r.hget("q:reclaims", "b") == b"1"
+        assert await queue.take(1) == [b"b"]
+        assert await queue.ack([b"b"]) == 1 and await r.hget("q:reclaims", "b") is None
         # the Redis booking follows the same slots as the local rule, on Redis's clock
         quota = RedisQuota(r, "app", 7)
         booked_in_redis = [await quota._script(keys=[quota.key], args=[7, 0.8]) for _ in range(20)]

@@ -5,6 +5,11 @@
 A worker renews the leases it holds while it works on them and removes (acks) an entry once its
 product or failure is stored. Entries whose lease ran out — their worker died — go back to the
 list with ``reclaim``. Times come from Redis's clock.
+
+An entry that keeps killing its workers (a crash, an out-of-memory kill) would come back forever:
+``reclaim`` counts how often each entry was taken back (hash ``KEY:reclaims``) and, past
+``max_reclaims``, moves it to the list ``KEY:dead`` instead and returns it, for the worker to
+record as a failure.
 """
 
 from __future__ import annotations
@@ -32,14 +37,26 @@ for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumb
 return n
 """
 
-# KEYS: list, leased; ARGV: at most this many. Expired leases go back to the head of the list.
+# KEYS: list, leased, reclaims, dead; ARGV: at most this many, max reclaims (0: no limit).
+# Expired leases go back to the head of the list, or to the dead list once taken back too often.
+# Returns {number reclaimed, dead entries...}.
 RECLAIM = _NOW + """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local limit = tonumber(ARGV[2])
+local result = {0}
 for _, item in ipairs(expired) do
   redis.call('ZREM', KEYS[2], item)
-  redis.call('LPUSH', KEYS[1], item)
+  local times = redis.call('HINCRBY', KEYS[3], item, 1)
+  if limit > 0 and times > limit then
+    redis.call('HDEL', KEYS[3], item)
+    redis.call('RPUSH', KEYS[4], item)
+    table.insert(result, item)
+  else
+    redis.call('LPUSH', KEYS[1], item)
+    result[1] = result[1] + 1
+  end
 end
-return #expired
+return result
 """
 
 # KEYS: list, leased; ARGV: entries. Entries still leased go back to the head of the list now.
@@ -53,11 +70,14 @@ return n
 
 
 class LeaseQueue:
-    def __init__(self, redis: Redis, key: str, lease_seconds: float = 60.0) -> None:
+    def __init__(self, redis: Redis, key: str, lease_seconds: float = 60.0, max_reclaims: int = 3) -> None:
         self.redis = redis
         self.key = key
         self.leased_key = f"{key}:leased"
+        self.reclaims_key = f"{key}:reclaims"
+        self.dead_key = f"{key}:dead"
         self.lease_seconds = lease_seconds
+        self.max_reclaims = max_reclaims
         self._take = redis.register_script(TAKE)
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
@@ -76,10 +96,21 @@ class LeaseQueue:
 
     async def ack(self, entries: Iterable[bytes]) -> int:
         entries = list(entries)
-        return int(await self.redis.zrem(self.leased_key, *entries)) if entries else 0
+        if not entries:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.leased_key, *entries)
+            pipe.hdel(self.reclaims_key, *entries)
+            acked, _ = await pipe.execute()
+        return int(acked)
 
-    async def reclaim(self, limit: int = 1000) -> int:
-        return int(await self._reclaim(keys=[self.key, self.leased_key], args=[limit]))
+    async def reclaim(self, limit: int = 1000) -> tuple[int, list[bytes]]:
+        """Take back expired leases: (how many went back to the queue, the entries set aside in
+        ``KEY:dead`` because they were taken back more than ``max_reclaims`` times)."""
+        result = await self._reclaim(keys=[self.key, self.leased_key, self.reclaims_key, self.dead_key],
+                                     args=[limit, self.max_reclaims])
+        dead = [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in result[1:]]
+        return int(result[0]), dead
 
     async def release(self, entries: Iterable[bytes]) -> int:
         """Give leased entries back at once (a worker that stops before finishing them)."""

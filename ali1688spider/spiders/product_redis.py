@@ -56,7 +56,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         spider: ProductRedisSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.queue = LeaseQueue(async_redis(settings), spider.redis_key,
-                                  float(setting(settings, "ALI1688_LEASE_SECONDS", 60)))
+                                  float(setting(settings, "ALI1688_LEASE_SECONDS", 60)),
+                                  int(setting(settings, "ALI1688_QUEUE_MAX_RECLAIMS", 3)))
         spider.poll_seconds = float(setting(settings, "ALI1688_QUEUE_POLL_SECONDS", 1.0))
         spider.max_idle_time = int(setting(settings, "MAX_IDLE_TIME_BEFORE_CLOSE", 0))  # also from the environment
         spider.freshness = FreshnessFilter.from_crawler(crawler)
@@ -80,10 +81,12 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                 try:
                     entries = await self.queue.take(self.redis_batch_size)
                     if not entries:
-                        reclaimed = await self.queue.reclaim()
+                        reclaimed, dead = await self.queue.reclaim()
+                        self._set_aside(dead)
                         if reclaimed:
                             self.crawler.stats.inc_value("ali1688/queue/reclaimed", reclaimed)
                             logger.warning("took back %d entries whose worker stopped renewing them", reclaimed)
+                        if reclaimed or dead:
                             continue
                         waiting, leased = await self.queue.pending()
                 except (RedisError, OSError) as exc:
@@ -125,6 +128,24 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
             record_failure(self.crawler, FailureRecord(key=key, reason="invalid_reference", message=message[:500]))
             return None
+
+    def _set_aside(self, dead: list[bytes]) -> None:
+        """Entries whose workers kept dying: one failure each (they stay in ``KEY:dead``). They
+        count as taken by this worker, which gives them their outcome."""
+        if dead:
+            self.crawler.stats.inc_value("ali1688/queue/taken", len(dead))
+            self.crawler.stats.inc_value("ali1688/queue/dead", len(dead))
+        for entry in dead:
+            text = entry.decode("utf-8", errors="replace").strip()
+            try:
+                key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
+            except (InvalidOfferRef, ValueError, RecursionError):
+                key, offer_id = text[:MAX_KEY], None
+            record_failure(self.crawler, FailureRecord(
+                key=key, offer_id=offer_id, reason="worker_lost",
+                message=f"taken back from {self.queue.max_reclaims + 1} workers that stopped before storing it; "
+                        f"set aside in {self.queue.dead_key}",
+            ))
 
     async def _fresh(self, offer_ids: list[str]) -> set[str]:
         if self.freshness is None or not offer_ids:
