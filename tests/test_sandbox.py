@@ -641,15 +641,16 @@ def test_drift_follows_the_latest_epoch_that_chose_the_offer() -> None:
         assert _at(offer_id, 9) == _at(offer_id, CATALOGUE.drift_epoch(offer_id, 9))
 
 
-def test_drift_moves_only_prices_and_stock() -> None:
+def test_drift_moves_only_prices_stock_and_update_time() -> None:
     ids = CATALOGUE.offer_ids(300)
     stock_moved = 0
     for epoch in (1, 2):
         for offer_id in CATALOGUE.drifted_ids(ids, epoch):
             base, now = _at(offer_id, 0), _at(offer_id, epoch)
             for name in ("subject", "description", "status", "images", "attributes", "seller", "created",
-                         "updated", "quote_type", "min_order_quantity", "prices_as_text"):
+                         "quote_type", "min_order_quantity", "prices_as_text"):
                 assert getattr(now, name) == getattr(base, name), name
+            assert now.updated > _at(offer_id, epoch - 1).updated and now.updated > base.updated  # edited
             assert [t.start_quantity for t in now.tiers] == [t.start_quantity for t in base.tiers]
             assert [(s.sku_id, s.spec_id, s.values) for s in now.skus] == [(s.sku_id, s.spec_id, s.values)
                                                                             for s in base.skus]

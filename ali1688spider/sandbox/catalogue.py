@@ -8,8 +8,9 @@ Epochs let prices and stock change between fetches. Epoch 0 is the base catalogu
 epoch ``e > 0`` about 30 % of the offers, chosen from ``(seed, id, e)``, *drift*: their price
 tiers, SKU prices, retail and consign prices are the base ones times one factor of 0.80-0.97 or
 1.03-1.20 (integer cents, rounded half up; tier prices stay > 0 and strictly falling with
-quantity) and their stock (``amountOnSale`` of the SKUs and of the offer) changes. Nothing else
-changes: subject, SKU ids, images, attributes, status and dates stay those of epoch 0.
+quantity), their stock (``amountOnSale`` of the SKUs and of the offer) changes, and their
+``lastUpdateTime`` moves ``e`` days (and a few hours) past the base one. Nothing else changes:
+subject, SKU ids, images, attributes, status and the creation date stay those of epoch 0.
 
 The rule: the offer at epoch ``e`` is the base offer with the drift of the latest epoch ``d <= e``
 in which the offer was chosen (the base offer itself if there is none), so a drift is not
@@ -227,7 +228,7 @@ class Catalogue:
         )
 
     def _build_drift(self, offer_id: int, epoch: int) -> Offer | None:
-        """The base offer with the drift chosen at ``epoch`` (prices and stock only)."""
+        """The base offer with the drift chosen at ``epoch``: prices, stock and the update time."""
         base = self._cached_offer(offer_id)
         if base is None:
             return None
@@ -248,13 +249,16 @@ class Catalogue:
                 consign_cents=None if sku.consign_cents is None else max(
                     price, _scale(sku.consign_cents, per_mille)),
             ))
+        amount = sum(s.amount_on_sale for s in skus) if skus else _new_stock(rng, base.amount_on_sale)
         return replace(
             base,
             tiers=tiers,
             skus=tuple(skus),
-            amount_on_sale=sum(s.amount_on_sale for s in skus) if skus else _new_stock(rng, base.amount_on_sale),
+            amount_on_sale=amount,
             retail_cents=None if base.retail_cents is None else max(
                 first, _round_up(_scale(base.retail_cents, per_mille))),
+            # the seller edited the offer: lastUpdateTime moves on, later for a later epoch
+            updated=base.updated + timedelta(days=epoch, seconds=rng.randrange(86400)),
         )
 
 
