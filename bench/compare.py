@@ -1,7 +1,7 @@
 """Our crawler against the usual blog-post client (bench/baseline_client.py), side by side.
 
-    python bench/compare.py                        # everything: 7-9 minutes on 2 cores
-    python bench/compare.py --memory-ids 100000    # the full-size memory run: ~10.5 min in all
+    python bench/compare.py                        # everything: ~10 minutes on 2 cores
+    python bench/compare.py --only be              # only the unthrottled comparisons: ~2 minutes
     python bench/compare.py --serial               # the memory run alone, not beside (a)'s paused baseline
 
 Every run gets a fresh gateway emulator and a fresh Mongo-protocol server (ali1688spider.services),
@@ -15,9 +15,12 @@ the same emulator flags and the same catalogue ids for every client of a scenari
     baseline (16 threads, a keep-alive session per thread, no batches);
 (c) 1 and 3 ``product_redis`` workers sharing Q = 60 (50 ms latency, 1,500 ids), with
     bench/workers_bench.py;
-(d) memory: ``scrapy crawl product -a ids_file=…`` over ``--memory-ids`` ids, no quota, no
-    latency, into Mongo; peak RSS of the crawl process, and its RSS every second. The default is
-    80,000: with 100,000 the whole command took 620 s here (the crawl runs ~220-270 products/s).
+(d) memory: ``scrapy crawl product -a ids_file=…`` over ``--memory-ids`` ids (100,000), no
+    quota, no latency, into Mongo; peak RSS of the crawl process, and its RSS every second;
+(e) equal concurrency under a network's latency: no quota, replies held 50 ms plus a random
+    extra of mean 50 ms (``--latency-jitter-ms``, exponential: most replies quick, a few slow, as
+    over a real network), 2,000 ids: our crawler with 16 concurrent requests vs the no-pause
+    baseline with 16 threads, and the tuned baseline.
 
 Each client is a child process reaped with ``os.wait4``, which gives that process's own CPU time
 and peak RSS. To stay under 10 minutes, (a)'s paused baseline — which sleeps 95 % of its time —
@@ -53,6 +56,7 @@ from ali1688spider.services import Service, gateway_emulator, mongo_server
 
 BENCH = Path(__file__).resolve().parent
 DATABASE = "bench"
+JITTER_MS = 50  # (e): mean of the emulator's random extra delay per reply
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -116,7 +120,8 @@ def measured(scenario: str, client: str, ids: int, qps: int, latency_ms: int, wo
              *, sample_rss: bool = False) -> dict[str, Any]:
     """Fresh emulator + Mongo server, one client run, and what the client and the emulator saw."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
-    flags = [*(["--qps", str(qps)] if qps else []), *(["--latency-ms", str(latency_ms)] if latency_ms else [])]
+    flags = [*(["--qps", str(qps)] if qps else []), *(["--latency-ms", str(latency_ms)] if latency_ms else []),
+             *(["--latency-jitter-ms", str(JITTER_MS)] if scenario == "e" else [])]
     with gateway_emulator(*flags) as gateway, mongo_server(run_dir / "mongo") as mongo:
         command, read = start(gateway, mongo, run_dir)
         servers = {"emulator": gateway, "mongo": mongo}
@@ -224,6 +229,7 @@ SCENARIOS = {
     "b": "(b) no quota, 3,000 ids",
     "c": "(c) Q = 60, 50 ms, 1,500 ids",
     "d": "(d) memory, no quota",
+    "e": "(e) no quota, 50 ms + jitter of mean 50 ms, 2,000 ids",
 }
 
 
@@ -267,6 +273,10 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float | None]:
             ("b", OURS_16), ("b", NO_PAUSE), key)
         out["equal concurrency: ours (16) / tuned baseline, 16 threads" + suffix] = ratio(
             ("b", OURS_16), ("b", TUNED), key)
+        out["equal concurrency, latency with jitter: ours (16) / baseline no pause, 16 threads" + suffix] = ratio(
+            ("e", OURS_16), ("e", NO_PAUSE), key)
+        out["equal concurrency, latency with jitter: ours (16) / tuned baseline, 16 threads" + suffix] = ratio(
+            ("e", OURS_16), ("e", TUNED), key)
     return out
 
 
@@ -281,10 +291,10 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(13, 8.5), layout="constrained")
-    axes = figure.subplots(2, 2)
+    figure = Figure(figsize=(18, 8.5), layout="constrained")
+    axes = figure.subplots(2, 3)
     colours = {"ours": "#1f77b4", "baseline": "#ff7f0e", "tuned": "#bbbbbb"}
-    for axis, scenario in zip(axes.flat[:3], "abc", strict=True):
+    for axis, scenario in zip(axes.flat[:4], "abec", strict=True):
         rows = [r for r in results if r["scenario"] == scenario]
         if not rows:
             axis.set_visible(False)
@@ -313,7 +323,8 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
         axis.set_ylim(0, max(values) * 1.45)
         axis.set_title(SCENARIOS[scenario], fontsize=10)
     memory = next((r for r in results if r["scenario"] == "d"), None)
-    axis = axes.flat[3]
+    axes.flat[5].set_visible(False)
+    axis = axes.flat[4]
     if memory and memory["rss_samples"]:
         times, sizes = zip(*memory["rss_samples"], strict=True)
         axis.plot(times, sizes, color=colours["ours"])
@@ -334,9 +345,9 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--memory-ids", type=int, default=80_000, help="ids of the memory run (d)")
+    parser.add_argument("--memory-ids", type=int, default=100_000, help="ids of the memory run (d)")
     parser.add_argument("--serial", action="store_true", help="run (d) alone, after everything else")
-    parser.add_argument("--only", default="abcd", help="scenarios to run, e.g. 'ab'")
+    parser.add_argument("--only", default="abcde", help="scenarios to run, e.g. 'ab'")
     parser.add_argument("--json", default=str(BENCH / "compare.json"))
     parser.add_argument("--png", default=str(BENCH / "compare.png"))
     args = parser.parse_args()
@@ -365,6 +376,12 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         step(baseline("b", NO_PAUSE, 3000, 0, 0, work, ["--threads", "16", "--pause", "0"]))
         step(baseline("b", TUNED, 3000, 0, 0, work, ["--threads", "16", "--pause", "0", "--keep-alive",
                                                         "--no-batches"]))
+    if "e" in args.only:
+        equal = ["-s", "CONCURRENT_REQUESTS=16", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16"]
+        step(ours("e", OURS_16, 2000, 0, 50, work, equal))
+        step(baseline("e", NO_PAUSE, 2000, 0, 50, work, ["--threads", "16", "--pause", "0"]))
+        step(baseline("e", TUNED, 2000, 0, 50, work, ["--threads", "16", "--pause", "0", "--keep-alive",
+                                                         "--no-batches"]))
     if "c" in args.only:
         for count in (1, 3):
             step(redis_workers(count, 1500, 60, 50, work))
@@ -403,7 +420,8 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         step(paused())
 
     order = {(s, c): i for i, (s, c) in enumerate(
-        [("a", OURS), ("a", PAUSED), ("a", NO_PAUSE), ("b", OURS), ("b", OURS_16), ("b", NO_PAUSE), ("b", TUNED)])}
+        [("a", OURS), ("a", PAUSED), ("a", NO_PAUSE), ("b", OURS), ("b", OURS_16), ("b", NO_PAUSE), ("b", TUNED),
+         ("e", OURS_16), ("e", NO_PAUSE), ("e", TUNED)])}
     results.sort(key=lambda r: (r["scenario"], order.get((r["scenario"], r["client"]), 99), r["client"]))
     total = time.monotonic() - began
     summary = {"seconds": round(total, 1), "cpus": os.cpu_count(), "ratios": ratios(results), "results": results}
