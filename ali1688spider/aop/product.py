@@ -142,7 +142,7 @@ def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS:
         return value
-    names = getattr(kind, "__dataclass_fields__", None)
+    names = getattr(kind, "__dataclass_fields__", None)  # our dataclasses declare no ClassVar or InitVar
     if names is not None:
         return {name: _plain(getattr(value, name)) for name in names}
     if kind is list or kind is tuple:
