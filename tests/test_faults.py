@@ -484,12 +484,10 @@ async def test_reply_about_another_offer(database: tuple[str, str, Any]) -> None
     assert_accounted(db, ids)
 
 
-@pytest.mark.timeout(120)
-@pytest_twisted.ensureDeferred
-async def test_reply_with_a_price_decimal128_cannot_hold(database: tuple[str, str, Any]) -> None:
-    """A price of 40 significant digits is a valid number (and passes validation) but has no
-    exact ``Decimal128``: that one id must become a failure, and every other product of the
-    same bulk write must still be stored."""
+async def crawl_with_one_reply_changed(database: tuple[str, str, Any], change: Callable[[dict[str, Any]], None],
+                                       ) -> tuple[Any, list[str], str]:
+    """Crawl 60 ids through a proxy that applies ``change`` to one reply's ``productInfo``:
+    ``(db, ids, the changed id)``, once the crawl finished normally."""
     uri, name, db = database
     ids = fresh_ids(60)
     odd = ids[7]
@@ -498,15 +496,27 @@ async def test_reply_with_a_price_decimal128_cannot_hold(database: tuple[str, st
         if offer_id != odd or status != 200:
             return None
         data = json.loads(body)
-        data["productInfo"]["saleInfo"]["priceRanges"] = [
-            {"startQuantity": 1, "price": "1.000000000000000000000000000000000000001"}]
-        data["productInfo"]["skuInfos"] = []
+        change(data["productInfo"])
         return json.dumps(data).encode()
 
     with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
         crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
     assert proxy.rewritten == [odd]
     assert crawler.stats.get_value("finish_reason") == "finished"
+    return db, ids, odd
+
+
+@pytest.mark.timeout(120)
+@pytest_twisted.ensureDeferred
+async def test_reply_with_a_price_decimal128_cannot_hold(database: tuple[str, str, Any]) -> None:
+    """A price of 40 significant digits is a valid number (and passes validation) but has no
+    exact ``Decimal128``: that one id must become a failure, and every other product of the
+    same bulk write must still be stored."""
+    def change(info: dict[str, Any]) -> None:
+        info["saleInfo"]["priceRanges"] = [{"startQuantity": 1, "price": "1.000000000000000000000000000000000000001"}]
+        info["skuInfos"] = []
+
+    db, ids, odd = await crawl_with_one_reply_changed(database, change)
     _, failures = assert_accounted(db, ids)
     assert failures == [odd]
 
@@ -517,25 +527,15 @@ async def test_raw_payload_bson_cannot_hold_as_received(database: tuple[str, str
     """An integer beyond 64 bits and a NUL byte in a key, in fields the normaliser never reads:
     the product is valid, so it is stored — its raw payload in storable form (the number as
     text, the NUL replaced) — and so is every other product of the same bulk write."""
-    uri, name, db = database
-    ids = fresh_ids(60)
-    odd = ids[11]
+    def change(info: dict[str, Any]) -> None:
+        info["bigCounter"] = 2**70
+        info["extra"] = {"a\x00b": 1}
 
-    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
-        if offer_id != odd or status != 200:
-            return None
-        data = json.loads(body)
-        data["productInfo"]["bigCounter"] = 2**70
-        data["productInfo"]["extra"] = {"a\x00b": 1}
-        return json.dumps(data).encode()
-
-    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
-        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
-    assert proxy.rewritten == [odd]
-    assert crawler.stats.get_value("finish_reason") == "finished"
+    db, ids, odd = await crawl_with_one_reply_changed(database, change)
     products, failures = assert_accounted(db, ids)
     assert failures == [] and len(products) == len(ids)
     info = db.products.find_one({"_id": odd})["raw"]["productInfo"]
     assert info["bigCounter"] == str(2**70)
     assert info["extra"] == {"a\ufffdb": 1}
-    assert db.products.find_one({"_id": ids[12]})["raw"]["productInfo"]["productID"] == int(ids[12])
+    other = ids[8]
+    assert db.products.find_one({"_id": other})["raw"]["productInfo"]["productID"] == int(other)
