@@ -345,15 +345,20 @@ def emulator() -> Iterator[str]:
         yield service.url
 
 
-def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Path) -> tuple[int, str, dict[str, Any]]:
+def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Path) -> dict[str, Any]:
+    """``scrapy crawl product -a ids_file=path``; checks it ended cleanly, returns its stats."""
     env = worker_env(gateway, mongo_uri, database, "redis://127.0.0.1:1/0")
     stats_file = tmp / f"stats-{uuid.uuid4().hex[:6]}.json"
     done = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "product", "-a", f"ids_file={path}",
          "-s", f"ALI1688_STATS_FILE={stats_file}", "-s", "MONGO_FLUSH_SECONDS=0.5"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-    return done.returncode, done.stdout + done.stderr, stats
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    stats: dict[str, Any] = json.loads(stats_file.read_text())
+    assert stats.get("finish_reason") == "finished"
+    return stats
 
 
 def test_junk_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], tmp_path: Path) -> None:
@@ -383,10 +388,7 @@ def test_junk_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any
     path.write_bytes(body)
 
     before = sandbox_stats(emulator)["served"]
-    code, output, stats = crawl_file(emulator, uri, database, path, tmp_path)
-    assert code == 0, output[-3000:]
-    assert "Traceback" not in output
-    assert stats.get("finish_reason") == "finished"
+    stats = crawl_file(emulator, uri, database, path, tmp_path)
     db = client[database]
     products = [doc["_id"] for doc in db.products.find({}, {"_id": 1})]
     assert sorted(products) == sorted(ids)
@@ -409,10 +411,7 @@ def test_utf16_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, An
     path = tmp_path / "ids-utf16.txt"
     path.write_bytes("\r\n".join([*ids, "not-an-id"]).encode("utf-16"))
     before = sandbox_stats(emulator)["served"]
-    code, output, stats = crawl_file(emulator, uri, database, path, tmp_path)
-    assert code == 0, output[-3000:]
-    assert "Traceback" not in output
-    assert stats.get("finish_reason") == "finished"
+    crawl_file(emulator, uri, database, path, tmp_path)
     db = client[database]
     products = {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
     failures = list(db.failures.find({}, {"_id": 1, "reason": 1}))

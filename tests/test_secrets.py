@@ -82,6 +82,19 @@ def ids(n: int, start: int) -> list[str]:
     return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
 
 
+def scrapy_crawl(folder: Path, env: dict[str, str], spider: str, *args: str) -> int:
+    """``scrapy crawl SPIDER`` at Q = 12 with a DEBUG log, its stats, stdout and stderr in
+    ``folder`` (all searched by the audit); returns its exit code."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", spider, *args, "-s", "ALI1688_QPS=12", "-s", "LOG_LEVEL=DEBUG",
+         "-s", f"ALI1688_STATS_FILE={folder / 'stats.json'}", "-s", "ALI1688_BACKOFF_BASE=0.05",
+         "-s", "ALI1688_BACKOFF_MAX=0.5", "-s", "MONGO_FLUSH_SECONDS=0.5"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    (folder / "stdout.txt").write_text(done.stdout)
+    (folder / "stderr.txt").write_text(done.stderr)
+    return done.returncode
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     folder = tmp_path_factory.mktemp("secrets")
@@ -107,33 +120,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             env = base_env(**credentials(proxy.url, mongo.url, "audit_crawl"))
             del env["ALI1688_APP_SECRET"]
             env["ALI1688_TOKEN_FILE"] = str(audit.crawl_token_file)
-            done = subprocess.run(
-                [sys.executable, "-m", "scrapy", "crawl", "product", "-a", "ids=" + ",".join(crawl_ids),
-                 "-s", f"ALI1688_APP_SECRET={APP_SECRET}", "-s", "ALI1688_QPS=12", "-s", "HTTPCACHE_ENABLED=True",
-                 "-s", f"HTTPCACHE_DIR={crawl_dir / 'httpcache'}",
-                 "-s", f"ALI1688_STATS_FILE={crawl_dir / 'stats.json'}",
-                 "-s", f"LOG_FILE={crawl_dir / 'crawl.log'}", "-s", "LOG_LEVEL=DEBUG",
-                 "-s", f"ALI1688_UNSAVED_DIR={crawl_dir / 'unsaved'}", "-s", "ALI1688_BACKOFF_BASE=0.05",
-                 "-s", "ALI1688_BACKOFF_MAX=0.5", "-s", "MONGO_FLUSH_SECONDS=0.5"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-            (crawl_dir / "stdout.txt").write_text(done.stdout)
-            (crawl_dir / "stderr.txt").write_text(done.stderr)
-            audit.results["crawl"] = done.returncode
+            audit.results["crawl"] = scrapy_crawl(
+                crawl_dir, env, "product", "-a", "ids=" + ",".join(crawl_ids),
+                "-s", f"ALI1688_APP_SECRET={APP_SECRET}", "-s", "HTTPCACHE_ENABLED=True",
+                "-s", f"HTTPCACHE_DIR={crawl_dir / 'httpcache'}", "-s", f"LOG_FILE={crawl_dir / 'crawl.log'}",
+                "-s", f"ALI1688_UNSAVED_DIR={crawl_dir / 'unsaved'}")
 
             # 2. a product_redis worker with ALI1688_SECRET_KEY: the token lives encrypted in Redis
             queue.rpush("product_redis:start_urls", *ids(45, 612_000_000_000), "not-an-id")
             env = base_env(**credentials(proxy.url, mongo.url, "audit_worker"), REDIS_URL=redis_service.url,
                            ALI1688_SECRET_KEY=SECRET_KEY, MAX_IDLE_TIME_BEFORE_CLOSE="2",
                            ALI1688_QUEUE_POLL_SECONDS="0.2")
-            done = subprocess.run(
-                [sys.executable, "-m", "scrapy", "crawl", "product_redis", "-s", "ALI1688_QPS=12",
-                 "-s", f"LOG_FILE={worker_dir / 'worker.log'}", "-s", "LOG_LEVEL=DEBUG",
-                 "-s", f"ALI1688_STATS_FILE={worker_dir / 'stats.json'}", "-s", "ALI1688_BACKOFF_BASE=0.05",
-                 "-s", "ALI1688_BACKOFF_MAX=0.5", "-s", "MONGO_FLUSH_SECONDS=0.5"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-            (worker_dir / "stdout.txt").write_text(done.stdout)
-            (worker_dir / "stderr.txt").write_text(done.stderr)
-            audit.results["worker"] = done.returncode
+            audit.results["worker"] = scrapy_crawl(
+                worker_dir, env, "product_redis", "-s", f"LOG_FILE={worker_dir / 'worker.log'}")
 
             # 3. a scrapyd job (credentials and an encrypted token file in scrapyd's environment)
             checkout = project_copy(folder / "checkout", scrapyd.url)
