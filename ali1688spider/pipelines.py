@@ -104,13 +104,16 @@ class MongoPipeline:
                 await self.flush()  # while a write runs, items gather for the next batch
         return item
 
+    def _full(self) -> bool:
+        return len(self._products) >= BUFFERED_BATCHES * self.batch_size and self.store is not None
+
     async def _wait_for_room(self) -> None:
         """With ``BUFFERED_BATCHES`` full batches waiting (the writer is behind, or MongoDB is away
         and only the ticker retries), an item waits for the writer, and the crawl behind it slows
         to the writer's pace: memory stays bounded whatever MongoDB does."""
-        if len(self._products) >= BUFFERED_BATCHES * self.batch_size and self.store is not None:
+        if self._full():
             self.stats.inc_value("ali1688/mongo/items_waited")  # type: ignore[union-attr]
-        while len(self._products) >= BUFFERED_BATCHES * self.batch_size and self.store is not None:
+        while self._full():
             if self._down_since is None:
                 await self.flush()
             else:
@@ -139,7 +142,9 @@ class MongoPipeline:
                 except StorageError:
                     raise
                 except Exception:  # a document MongoDB cannot hold: find it, write the rest
-                    products, failures = await asyncio.to_thread(self._isolate_unstorable, products, failures)
+                    products, unstorable = await asyncio.to_thread(split_storable, products)
+                    for record in unstorable:
+                        record_failure(self.crawler, record)  # buffered again: written by the next flush
                     written, failed = await asyncio.to_thread(self.store.write, products, failures)
             except StorageError as exc:
                 self._write_failed(exc, products, failures, final=final)
@@ -153,24 +158,6 @@ class MongoPipeline:
             self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
-
-    def _isolate_unstorable(
-        self, products: list[dict[str, Any]], failures: list[dict[str, Any]],
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """A raw payload BSON cannot hold as received (an integer beyond 64 bits, a NUL in a key)
-        is stored in its storable form; a product that still cannot be encoded becomes a failure;
-        everything else goes on to be written."""
-        storable = []
-        for doc in products:
-            try:
-                storable.append(encodable(doc))
-            except Exception as exc:
-                record = FailureRecord(key=doc["_id"], offer_id=doc["_id"], reason="unstorable_product",
-                                       api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300])
-                self.stats.inc_value("ali1688/failed/unstorable_product")  # type: ignore[union-attr]
-                logger.warning("failed %s: unstorable_product %s", record.key, record.message)
-                failures.append(record.to_document())
-        return storable, failures
 
     def _write_failed(self, exc: StorageError, products: list[dict[str, Any]], failures: list[dict[str, Any]],
                       *, final: bool) -> None:
@@ -224,6 +211,19 @@ class MongoPipeline:
         logger.error("MongoDB unavailable: %d products and %d failures saved to %s",
                      len(products), len(failures), path)
 
+
+
+def split_storable(products: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[FailureRecord]]:
+    """The products BSON can hold — a raw payload it cannot hold as received (an integer beyond
+    64 bits, a NUL in a key) in its storable form — and a failure for each one it still cannot."""
+    storable, unstorable = [], []
+    for doc in products:
+        try:
+            storable.append(encodable(doc))
+        except Exception as exc:
+            unstorable.append(FailureRecord(key=doc["_id"], offer_id=doc["_id"], reason="unstorable_product",
+                                            api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300]))
+    return storable, unstorable
 
 
 def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:
