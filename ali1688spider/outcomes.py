@@ -23,6 +23,7 @@ documents_stored = object()
 
 FATAL_STAT = "ali1688/fatal"
 FATAL_REASON = "ali1688_fatal"
+MAX_KEY = 1000  # an input that is not an id is recorded under its first 1,000 characters
 
 
 @dataclass

@@ -25,12 +25,11 @@ from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_age
 from ..freshness import FreshnessFilter
-from ..outcomes import FailureRecord, fatal_stop, is_stopping, record_failure
+from ..outcomes import MAX_KEY, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..requests import api_request
 from ..storage import MongoStore, StorageError
 from .calls import ProductCallbacks, wait_for_room
 
-MAX_KEY = 1000  # a junk line is recorded under its first 1,000 characters
 FRESHNESS_BATCH = 200  # references parsed (and checked for freshness) at a time
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 

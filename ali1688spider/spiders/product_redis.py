@@ -29,14 +29,15 @@ from ..aop.refs import parse_offer_ref
 from ..cluster import LeaseQueue, async_redis, redis_url
 from ..config import GatewayConfig, setting
 from ..freshness import FreshnessFilter
-from ..outcomes import FailureRecord, documents_stored, is_stopping, record_failure
+from ..outcomes import MAX_KEY, FailureRecord, documents_stored, is_stopping, record_failure
 from ..requests import api_request
 from ..storage import redact_uri
 from .calls import ProductCallbacks, wait_for_room
 
 logger = logging.getLogger(__name__)
 
-MAX_KEY = 1000  # a junk entry is recorded under its first 1,000 characters
+#: What a queue entry that is no offer reference raises while it is read.
+_NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
 
 
 class ProductRedisSpider(ProductCallbacks, RedisSpider):
@@ -117,12 +118,12 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
 
     def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
         """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
-        text = entry.decode("utf-8", errors="replace").strip()
+        text = _text_of(entry)
         self.crawler.stats.inc_value("ali1688/input/read")
         try:
             ref, api, country = self._parse_entry(text)
             return entry, parse_offer_ref(ref), text, api, country
-        except (InvalidOfferRef, ValueError, RecursionError) as exc:
+        except _NOT_A_REFERENCE as exc:
             key = text[:MAX_KEY]  # the failure's _id, and what its ack looks for
             self._hold(key, entry)
             message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
@@ -136,10 +137,10 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             self.crawler.stats.inc_value("ali1688/queue/taken", len(dead))
             self.crawler.stats.inc_value("ali1688/queue/dead", len(dead))
         for entry in dead:
-            text = entry.decode("utf-8", errors="replace").strip()
+            text = _text_of(entry)
             try:
                 key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
-            except (InvalidOfferRef, ValueError, RecursionError):
+            except _NOT_A_REFERENCE:
                 key, offer_id = text[:MAX_KEY], None
             record_failure(self.crawler, FailureRecord(
                 key=key, offer_id=offer_id, reason="worker_lost",
@@ -242,3 +243,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         if self._redis_down_since is not None:
             logger.warning("Redis is back after %.1f s", time.monotonic() - self._redis_down_since)
             self._redis_down_since = None
+
+
+def _text_of(entry: bytes) -> str:
+    return entry.decode("utf-8", errors="replace").strip()
