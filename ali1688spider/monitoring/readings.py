@@ -19,8 +19,6 @@ from ..config import setting
 FAILED_CALL_REASONS = ("gave_up", "download_error", "unknown_error")
 #: Products the API returned that we could not read or that failed validation.
 INVALID_REASONS = ("invalid_item", "unreadable_product")
-#: Every reason a failure record can have (``outcomes.FailureRecord.reason``).
-FAILURE_REASONS = ("invalid_reference", "business_failure", *FAILED_CALL_REASONS, *INVALID_REASONS)
 
 
 @dataclass(frozen=True)
