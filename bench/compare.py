@@ -46,16 +46,14 @@ from pathlib import Path
 from typing import Any
 
 import workers_bench  # bench/ is sys.path[0] when run as a script
-from crawl_bench import ROOT, emulator_stats
+from crawl_bench import DATABASE, ROOT, crawl_env, emulator_stats
 from pymongo import MongoClient
 from sandbox_rps import CLOCK_TICKS, process_cpu_seconds
 
 from ali1688spider.sandbox.catalogue import Catalogue
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import Service, gateway_emulator, mongo_server
 
 BENCH = Path(__file__).resolve().parent
-DATABASE = "bench"
 JITTER_MS = 50  # (e): mean of the emulator's random extra delay per reply
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -107,14 +105,6 @@ def run_child(command: list[str], env: dict[str, str], log: Path, *, sample_rss:
             "peak_rss_mb": usage.ru_maxrss / 1024, "rss_samples": samples}
 
 
-def client_env(gateway: str, mongo_uri: str, qps: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update(ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
-               ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, ALI1688_QPS=str(qps), MONGO_URI=mongo_uri,
-               MONGO_DATABASE=DATABASE)
-    return env
-
-
 def measured(scenario: str, client: str, ids: int, qps: int, latency_ms: int, work: Path,
              start: Callable[[Service, Service, Path], tuple[list[str], Callable[[Path], dict[str, Any]]]],
              *, sample_rss: bool = False) -> dict[str, Any]:
@@ -127,7 +117,7 @@ def measured(scenario: str, client: str, ids: int, qps: int, latency_ms: int, wo
         servers = {"emulator": gateway, "mongo": mongo}
         servers_before = {name: process_cpu_seconds(s.process.pid) for name, s in servers.items()}
         busy_before = machine_busy_seconds()
-        child = run_child(command, client_env(gateway.url, mongo.url, qps), run_dir / "client.log",
+        child = run_child(command, crawl_env(gateway.url, mongo.url, qps), run_dir / "client.log",
                           sample_rss=sample_rss)
         busy = machine_busy_seconds() - busy_before
         servers_cpu = {name: process_cpu_seconds(s.process.pid) - servers_before[name] for name, s in servers.items()}

@@ -30,6 +30,18 @@ from ali1688spider.sandbox.catalogue import Catalogue  # noqa: E402
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN  # noqa: E402
 from ali1688spider.services import gateway_emulator, mongo_server  # noqa: E402
 
+DATABASE = "bench"  # the Mongo database of every benchmarked crawl
+
+
+def crawl_env(gateway: str, mongo_uri: str, qps: int, **extra: str) -> dict[str, str]:
+    """This environment without any ALI1688_/MONGO_/REDIS_ variable, plus the emulator's demo
+    credentials, the quota and the Mongo database ``bench``: what every benchmarked crawl gets."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
+    env.update(ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
+               ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, ALI1688_QPS=str(qps), MONGO_URI=mongo_uri,
+               MONGO_DATABASE=DATABASE, **extra)
+    return env
+
 
 def emulator_stats(url: str) -> dict:
     with urllib.request.urlopen(url.rsplit("/openapi", 1)[0] + "/_sandbox/stats", timeout=5) as reply:
@@ -43,10 +55,7 @@ def run(ids: int, qps: int, latency_ms: int, api: str, extra: list[str]) -> dict
     stats_file = work / "stats.json"
     flags = ["--qps", str(qps), "--latency-ms", str(latency_ms)]
     with gateway_emulator(*flags) as gateway, mongo_server(work / "mongo") as mongo:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_"))}
-        env.update(ALI1688_GATEWAY_URL=gateway.url, ALI1688_APP_KEY=DEMO_APP_KEY,
-                   ALI1688_APP_SECRET=DEMO_APP_SECRET, ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN,
-                   ALI1688_QPS=str(qps), MONGO_URI=mongo.url, MONGO_DATABASE="bench")
+        env = crawl_env(gateway.url, mongo.url, qps)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         subprocess.run(

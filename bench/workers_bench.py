@@ -27,26 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawl_bench import ROOT, emulator_stats  # bench/ is sys.path[0] when run as a script
+from crawl_bench import DATABASE, ROOT, crawl_env, emulator_stats  # bench/ is sys.path[0] when run as a script
 from pymongo import MongoClient
 from redis import Redis
 from sandbox_rps import process_cpu_seconds
 
 from ali1688spider.sandbox.catalogue import Catalogue
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
 QUEUE = "product_redis:start_urls"
-DATABASE = "bench"
-
-
-def worker_env(gateway: str, mongo_uri: str, redis_url: str, qps: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update(ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
-               ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, ALI1688_QPS=str(qps), REDIS_URL=redis_url,
-               MONGO_URI=mongo_uri, MONGO_DATABASE=DATABASE, MAX_IDLE_TIME_BEFORE_CLOSE="2",
-               ALI1688_QUEUE_POLL_SECONDS="0.2")
-    return env
 
 
 def cpu_seconds(usage: resource.struct_rusage) -> float:
@@ -62,7 +51,8 @@ def run(workers: int, ids: int, qps: int, latency_ms: int, api: str, extra: list
     logs = [work / f"worker-{n}.log" for n in range(workers)]
     with gateway_emulator(*flags) as gateway, mongo_server(work / "mongo") as mongo, \
             redis_server(work / "redis") as queue_server:
-        env = worker_env(gateway.url, mongo.url, queue_server.url, qps)
+        env = crawl_env(gateway.url, mongo.url, qps, REDIS_URL=queue_server.url, MAX_IDLE_TIME_BEFORE_CLOSE="2",
+                        ALI1688_QUEUE_POLL_SECONDS="0.2")
         subprocess.run([sys.executable, "-m", "scrapy", "enqueue", str(ids_file)], cwd=ROOT, env=env,
                        check=True, capture_output=True, text=True, timeout=120)
         servers = {"emulator": gateway, "mongo": mongo, "redis": queue_server}
