@@ -73,11 +73,17 @@ def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str)
     return {key: value for key, value in env.items() if value}
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any ALI1688_/MONGO_/REDIS_ variable, plus ``extra``:
+    a subprocess sees only the settings its test gives it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
+    env.update(extra)
+    return env
+
+
 def scrapy_crawl(env_extra: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``scrapy crawl product ARGS`` in a subprocess, with only the given ALI1688_/MONGO_ variables."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update(env_extra)
+    env = clean_env(**env_extra)
     return subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "product", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,

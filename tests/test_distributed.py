@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import gateway_emulator, redis_server
 
-from .crawling import ROOT, sandbox_stats
+from .crawling import ROOT, clean_env, sandbox_stats
 
 QUEUE = "product_redis:start_urls"
 
@@ -36,14 +35,12 @@ def redis_url():
 
 
 def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update(
+    return clean_env(
         ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
         ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, MONGO_URI=mongo_uri, MONGO_DATABASE=database,
         REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE="2", ALI1688_QUEUE_POLL_SECONDS="0.2",
         MONGO_FLUSH_SECONDS="0.5", **extra,
     )
-    return env
 
 
 class Workers:

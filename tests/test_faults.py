@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -44,7 +43,7 @@ from pymongo import MongoClient
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator, mongo_server
 
-from .crawling import ROOT, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
+from .crawling import ROOT, clean_env, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 
 SEED = 1688
 
@@ -167,15 +166,12 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 
 def crawl_env(gateway_url: str, mongo_uri: str, database: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update({
+    return clean_env(**{
         "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
         "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
         "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "ALI1688_BACKOFF_BASE": "0.05",
-        "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5",
+        "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5", **extra,
     })
-    env.update(extra)
-    return env
 
 
 @pytest.mark.timeout(150)

@@ -13,7 +13,6 @@ cache, every file under the runs' folders, every document of every MongoDB colle
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY
 from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
+from .crawling import clean_env
 from .deploying import PROJECT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd
 from .test_faults import GatewayProxy, gateway_proxy
 
@@ -70,12 +70,6 @@ def credentials(gateway: str, mongo_uri: str, database: str) -> dict[str, str]:
         "ALI1688_GATEWAY_URL": gateway, "ALI1688_APP_KEY": DEMO_APP_KEY, "ALI1688_APP_SECRET": APP_SECRET,
         "ALI1688_REFRESH_TOKEN": REFRESH_TOKEN, "MONGO_URI": mongo_uri, "MONGO_DATABASE": database,
     }
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALI1688_", "MONGO_", "REDIS_"))}
-    env.update(extra)
-    return env
 
 
 def ids(n: int, start: int) -> list[str]:
@@ -117,7 +111,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             # 1. scrapy crawl product: a token file without a key, the HTTP cache, stats, a DEBUG log file;
             # the secret as a -s setting (README: every setting is -s or the environment)
             crawl_ids = [*ids(45, 611_000_000_000), "not-an-id", "700000000001"]
-            env = base_env(**credentials(proxy.url, mongo.url, "audit_crawl"))
+            env = clean_env(**credentials(proxy.url, mongo.url, "audit_crawl"))
             del env["ALI1688_APP_SECRET"]
             env["ALI1688_TOKEN_FILE"] = str(audit.crawl_token_file)
             audit.results["crawl"] = scrapy_crawl(
@@ -128,7 +122,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
 
             # 2. a product_redis worker with ALI1688_SECRET_KEY: the token lives encrypted in Redis
             queue.rpush("product_redis:start_urls", *ids(45, 612_000_000_000), "not-an-id")
-            env = base_env(**credentials(proxy.url, mongo.url, "audit_worker"), REDIS_URL=redis_service.url,
+            env = clean_env(**credentials(proxy.url, mongo.url, "audit_worker"), REDIS_URL=redis_service.url,
                            ALI1688_SECRET_KEY=SECRET_KEY, MAX_IDLE_TIME_BEFORE_CLOSE="2",
                            ALI1688_QUEUE_POLL_SECONDS="0.2")
             audit.results["worker"] = scrapy_crawl(
