@@ -5,6 +5,8 @@ setting is read from ``-s NAME=value`` or else from the environment variable of 
 (see ali1688spider/config.py and the README).
 """
 
+from scrapy.settings import default_settings
+
 BOT_NAME = "ali1688spider"
 SPIDER_MODULES = ["ali1688spider.spiders"]
 NEWSPIDER_MODULE = "ali1688spider.spiders"
@@ -13,6 +15,13 @@ COMMANDS_MODULE = "ali1688spider.commands"  # `crawl` exits non-zero when the cr
 ROBOTSTXT_OBEY = False  # an API, not pages
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's RemoteControl extension (on by default) serves an HTTP endpoint that runs Python code
+# sent to it inside the crawl, a process that holds the app secret and the tokens. A crawl has no
+# use for it. It is left out of the base list, not just switched off with REMOTE_CONTROL_ENABLED,
+# because loading it imports aiohttp's web server: ~10 MB of every crawl's memory for nothing.
+# To have it, add "scrapy.extensions.remote_control.RemoteControl" to EXTENSIONS.
+EXTENSIONS_BASE = {path: order for path, order in default_settings.EXTENSIONS_BASE.items()
+                   if not path.endswith(".RemoteControl")}
 USER_AGENT = "ali1688spider/0.1 (+Scrapy)"
 LOG_LEVEL = "INFO"
 

@@ -7,7 +7,7 @@ The emulator gets distinctive credentials; a :class:`~tests.test_faults.GatewayP
 it notes every access token the token endpoint hands out (short-lived tokens: several per run).
 Searched: logs (``LOG_FILE``, stdout/stderr, scrapyd's and its jobs'), stats files, the HTTP
 cache, every file under the runs' folders, every document of every MongoDB collection (as
-``bson.json_util``), every Redis key and value.
+``bson.json_util``), every Redis key and value. And no crawl serves a remote-control endpoint.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def scrapy_crawl(folder: Path, env: dict[str, str], spider: str, *args: str) -> 
     done = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", spider, *args, "-s", "ALI1688_QPS=12", "-s", "LOG_LEVEL=DEBUG",
          "-s", f"ALI1688_STATS_FILE={folder / 'stats.json'}", "-s", "ALI1688_BACKOFF_BASE=0.05",
-         "-s", "ALI1688_BACKOFF_MAX=0.5", "-s", "MONGO_FLUSH_SECONDS=0.5"],
+         "-s", "ALI1688_BACKOFF_MAX=0.5", "-s", "MONGO_FLUSH_SECONDS=0.5",
+         "-s", f"REMOTE_CONTROL_JOBS_DIR={folder / 'remote-control'}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     (folder / "stdout.txt").write_text(done.stdout)
     (folder / "stderr.txt").write_text(done.stderr)
@@ -178,6 +179,16 @@ def test_no_file_left_holds_a_secret(runs: Runs) -> None:
             hits[str(path.relative_to(runs.folder))] = found
     assert searched > 20
     assert not hits, hits
+
+
+def test_no_code_execution_endpoint_is_served(runs: Runs) -> None:
+    """Scrapy's RemoteControl extension (on by default) would serve an HTTP endpoint that runs
+    code sent to it inside the crawl, which holds the secrets, and announce it with a job file
+    holding its bearer token. Neither crawl served it."""
+    for run in ("crawl", "worker"):
+        assert not (runs.folder / run / "remote-control").exists(), run
+        log = (runs.folder / run / f"{run}.log").read_text()
+        assert "Remote control" not in log and "RemoteControl" not in log, run
 
 
 def test_http_cache_holds_unsigned_requests_only(runs: Runs) -> None:
