@@ -13,7 +13,6 @@ import logging
 import random
 import time
 
-from redis.exceptions import RedisError
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -44,7 +43,9 @@ def build_quota(crawler: Crawler, config: GatewayConfig) -> QuotaLimiter:
     if config.qps <= 0:
         return NoQuota()
     if cluster.shared_state(crawler.settings):
-        return cluster.RedisQuota(cluster.async_redis(crawler.settings), config.app_key, config.qps)
+        from .cluster.quota import RedisQuota
+
+        return RedisQuota(cluster.async_redis(crawler.settings), config.app_key, config.qps)
     return PacedQuota(config.qps)
 
 
@@ -52,7 +53,9 @@ def build_token_store(crawler: Crawler, config: GatewayConfig) -> TokenStore:
     """Where the token lives: memory, ``ALI1688_TOKEN_FILE``, or Redis when workers share state."""
     cipher = cluster.cipher_from_settings(crawler.settings)
     if cluster.shared_state(crawler.settings):
-        return cluster.RedisTokenStore(cluster.sync_redis(crawler.settings), config.app_key or "-", cipher)
+        from .cluster.tokens import RedisTokenStore
+
+        return RedisTokenStore(cluster.sync_redis(crawler.settings), config.app_key or "-", cipher)
     if config.token_file:
         return FileTokenStore(config.token_file, cipher)
     return MemoryTokenStore()
@@ -212,7 +215,7 @@ class GatewayResponseMiddleware:
                            f"cannot refresh the access token: {exception.message}")
                 raise IgnoreRequest("no access token")
             return self._retry(request, f"token/{exception.code}", Outcome.TRANSIENT)
-        if isinstance(exception, RedisError):  # the shared quota or token store, not the gateway
+        if cluster.is_redis_error(exception):  # the shared quota or token store, not the gateway
             self.stats.inc_value("ali1688/error/redis")
             return self._retry(request, "redis", Outcome.TRANSIENT)
         self._errors_in_a_row += 1

@@ -9,6 +9,7 @@ from scrapy.settings import default_settings
 
 BOT_NAME = "ali1688spider"
 SPIDER_MODULES = ["ali1688spider.spiders"]
+SPIDER_LOADER_CLASS = "ali1688spider.spiders.SpiderLoader"  # imports only the spider that runs
 NEWSPIDER_MODULE = "ali1688spider.spiders"
 COMMANDS_MODULE = "ali1688spider.commands"  # `crawl` exits non-zero when the crawl stopped on a fatal error
 

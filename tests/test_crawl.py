@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
 import pytest_twisted
 from bson.decimal128 import Decimal128
+from scrapy.settings import Settings
+from scrapy.spiderloader import get_spider_loader
 
+from ali1688spider import settings as project_settings
 from ali1688spider.aop import TokenClient
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import free_port, gateway_emulator
+from ali1688spider.spiders import SpiderLoader
+from ali1688spider.spiders.product import ProductSpider
 
 from .crawling import (
     CATALOGUE,
+    ROOT,
+    clean_env,
     crawl_env,
     crawl_settings,
     fresh_ids,
@@ -219,6 +228,42 @@ def test_mongo_unreachable_stops_before_any_call(emulator):
     assert f"MongoDB at {closed} cannot be reached" in output
     assert "Traceback" not in output
     assert sandbox_stats(emulator)["served"] == before
+
+
+# `scrapy crawl product …` (Scrapy's own entry point), then the names of the unwanted modules it loaded
+CRAWL_THEN_LIST_MODULES = """
+import atexit, sys
+UNWANTED = ("redis", "scrapy_redis", "aiohttp")
+atexit.register(lambda: print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in UNWANTED)))
+from scrapy.cmdline import execute
+execute(["scrapy", "crawl", "product", *sys.argv[1:]])
+"""
+
+
+def test_a_crawl_loads_only_what_it_uses(emulator, database):
+    """Memory: a crawl that shares no state through Redis imports neither redis nor scrapy_redis
+    (the product_redis spider, the cluster package), nor aiohttp (Scrapy's RemoteControl)."""
+    uri, name, db = database
+    ids = fresh_ids(3)
+    done = subprocess.run([sys.executable, "-c", CRAWL_THEN_LIST_MODULES, "-a", "ids=" + ",".join(ids)],
+                          cwd=ROOT, env=clean_env(**crawl_env(emulator, uri, name)), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert db.products.count_documents({"_id": {"$in": ids}}) == 3
+    assert "loaded: []" in done.stdout.splitlines(), done.stdout[-2000:]
+
+
+def test_spider_loader_imports_one_spider_and_still_lists_all():
+    settings = Settings()
+    settings.setmodule(project_settings)
+    loader = get_spider_loader(settings)
+    assert isinstance(loader, SpiderLoader)
+    assert loader.load("product") is ProductSpider
+    assert loader.list() == ["product", "product_redis"]
+    assert loader.load("product_redis").name == "product_redis"
+    for name in ("calls", "nope", "../product", "product.x", ""):
+        with pytest.raises(KeyError):
+            loader.load(name)
 
 
 @pytest_twisted.ensureDeferred

@@ -17,7 +17,9 @@ from cryptography.fernet import Fernet
 from scrapy.utils.defer import deferred_from_coro
 
 from ali1688spider.aop import Token, TokenCipher
-from ali1688spider.cluster import LeaseQueue, RedisQuota, RedisTokenStore
+from ali1688spider.cluster.leases import LeaseQueue
+from ali1688spider.cluster.quota import RedisQuota
+from ali1688spider.cluster.tokens import RedisTokenStore
 from ali1688spider.quota import slot_after
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN

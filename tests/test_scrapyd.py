@@ -24,7 +24,7 @@ import redis
 from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
-from ali1688spider.cluster import RedisTokenStore
+from ali1688spider.cluster.tokens import RedisTokenStore
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.services import gateway_emulator, mongo_server, redis_server

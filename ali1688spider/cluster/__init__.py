@@ -2,25 +2,27 @@
 
 Switched on by ``ALI1688_SHARED_STATE`` (the ``product_redis`` spider turns it on): then every
 worker of an app key uses one access token (refreshed once per expiry, under a Redis lock) and
-one quota (slots booked in Redis).
+one quota (slots booked in Redis). The classes are in ``leases``, ``quota`` and ``tokens``.
+
+Nothing here imports redis until a client is made: a crawl that shares no state never loads the
+redis package (~6 MB of every such process's memory).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
-import redis.asyncio
+import sys
+from typing import TYPE_CHECKING, Any
 
 from ..aop.tokens import TokenCipher
 from ..config import setting
-from .leases import LeaseQueue
-from .quota import RedisQuota
-from .tokens import RedisTokenStore
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 
-__all__ = ["LeaseQueue", "RedisQuota", "RedisTokenStore", "async_redis", "redis_url", "shared_state", "sync_redis"]
+__all__ = ["async_redis", "cipher_from_settings", "is_redis_error", "redis_url", "shared_state", "sync_redis"]
 
 
 def redis_url(settings: Any) -> str:
@@ -28,10 +30,14 @@ def redis_url(settings: Any) -> str:
 
 
 def sync_redis(settings: Any) -> redis.Redis:
+    import redis
+
     return redis.Redis.from_url(redis_url(settings), socket_timeout=10, socket_connect_timeout=5)
 
 
 def async_redis(settings: Any) -> redis.asyncio.Redis:
+    import redis.asyncio
+
     return redis.asyncio.Redis.from_url(redis_url(settings), socket_timeout=10, socket_connect_timeout=5)
 
 
@@ -41,3 +47,9 @@ def shared_state(settings: Any) -> bool:
 
 def cipher_from_settings(settings: Any) -> TokenCipher:
     return TokenCipher(setting(settings, "ALI1688_SECRET_KEY"))
+
+
+def is_redis_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from redis, without importing it: none can before it is imported."""
+    exceptions = sys.modules.get("redis.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.RedisError)

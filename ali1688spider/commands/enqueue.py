@@ -14,13 +14,11 @@ import argparse
 import sys
 from collections.abc import Iterator
 
-from redis.exceptions import RedisError
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from ..cluster import redis_url, sync_redis
 from ..spiders.product import read_references
-from ..spiders.product_redis import ProductRedisSpider
 from ..storage import redact_uri
 
 BATCH = 1000
@@ -50,6 +48,11 @@ class Command(ScrapyCommand):
         if not args and not opts.ids:
             raise UsageError("give a file of ids/URLs or -a ID,URL,…")
         assert self.settings is not None
+        # here, not at the top: Scrapy imports every command's module for every command it runs
+        from redis.exceptions import RedisError
+
+        from ..spiders.product_redis import ProductRedisSpider
+
         key = opts.key or str(self.settings.get("REDIS_START_URLS_KEY") or "%(name)s:start_urls")
         key = key % {"name": ProductRedisSpider.name}
         client = sync_redis(self.settings)

@@ -26,7 +26,8 @@ from scrapy_redis.spiders import RedisSpider
 from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
-from ..cluster import LeaseQueue, async_redis, redis_url
+from ..cluster import async_redis, redis_url
+from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, setting
 from ..freshness import FreshnessFilter
 from ..outcomes import MAX_KEY, FailureRecord, documents_stored, is_stopping, record_failure
