@@ -2,7 +2,8 @@
 
 Calls are paced evenly through the first ``window`` of each second (not a burst at its top,
 and none in its last ~200 ms, so a call cannot slip into the next second at the gateway). A
-permit is a start time; the caller sleeps until then and sends at once.
+permit is a start time; the caller sleeps until then and sends at once. A caller that wakes up
+in a later second than the one it booked books again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ class QuotaLimiter(Protocol):
     async def acquire(self) -> float:
         """Wait for a permit; return how long the caller waited (seconds)."""
         ...
+
+
+def woke_too_late(slot: float, late: float) -> bool:
+    """Whether a caller ``late`` seconds past its ``slot`` would start its call in a later
+    calendar second than the one it booked (a starved process, a long pause): that second's
+    slots belong to other calls, so the caller books again instead of adding one more there."""
+    return slot - math.floor(slot) + late >= 1.0
 
 
 class NoQuota:
@@ -58,10 +66,12 @@ class PacedQuota:
         self._booked: float | None = None
 
     async def acquire(self) -> float:
-        now = self._clock()
-        slot = slot_after(now, self._booked, self.qps, self.window)
-        self._booked = slot
-        wait = slot - now
-        if wait > 0:
-            await self._sleep(wait)  # type: ignore[misc]
-        return max(0.0, wait)
+        started = self._clock()
+        while True:
+            now = self._clock()
+            slot = slot_after(now, self._booked, self.qps, self.window)
+            self._booked = slot
+            if slot > now:
+                await self._sleep(slot - now)  # type: ignore[misc]
+            if not woke_too_late(slot, self._clock() - slot):
+                return self._clock() - started

@@ -45,6 +45,27 @@ async def test_paced_quota_sleeps_until_each_slot():
     assert now[0] == pytest.approx(102.0)
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_caller_that_wakes_up_in_a_later_second_books_again():
+    """A starved process oversleeps its slot at 100.64 until 101.14, a second whose slots other
+    callers may hold already: it books again (101.16) instead of starting there."""
+    now = [100.0]
+    sleeps = []
+
+    async def starved_sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds + (0.5 if len(sleeps) == 4 else 0.0)
+
+    quota = PacedQuota(5, clock=lambda: now[0], sleep=starved_sleep)
+    starts = []
+    for _ in range(15):
+        await quota.acquire()
+        starts.append(round(now[0], 6))
+    assert max(Counter(math.floor(start) for start in starts).values()) == 5
+    assert 101.14 not in starts and 101.16 in starts
+    assert starts == sorted(starts)
+
+
 def test_quota_must_be_positive():
     with pytest.raises(ValueError):
         PacedQuota(0)

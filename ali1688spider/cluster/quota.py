@@ -9,9 +9,12 @@ each window; booking the next evenly spaced start time is what keeps the gateway
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from redis.asyncio import Redis
+
+from ..quota import woke_too_late
 
 # KEYS[1] booking key; ARGV[1] qps, ARGV[2] window (s). Returns {slot, now} as text (Lua numbers
 # returned as Redis integers would lose their fraction).
@@ -46,8 +49,11 @@ class RedisQuota:
         self._script: Any = redis.register_script(BOOK_SLOT)
 
     async def acquire(self) -> float:
-        slot, now = await self._script(keys=[self.key], args=[self.qps, self.window])
-        wait = float(slot) - float(now)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return max(0.0, wait)
+        started = time.monotonic()
+        while True:
+            slot, now = (float(value) for value in await self._script(keys=[self.key], args=[self.qps, self.window]))
+            booked_at = time.monotonic()  # the slot is on Redis's clock: only durations cross over
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if not woke_too_late(slot, time.monotonic() - booked_at - max(0.0, slot - now)):
+                return time.monotonic() - started
