@@ -53,7 +53,8 @@ class RedisQuota:
         while True:
             slot, now = (float(value) for value in await self._script(keys=[self.key], args=[self.qps, self.window]))
             booked_at = time.monotonic()  # the slot is on Redis's clock: only durations cross over
-            if slot > now:
-                await asyncio.sleep(slot - now)
-            if not woke_too_late(slot, time.monotonic() - booked_at - max(0.0, slot - now)):
+            wait = max(0.0, slot - now)
+            if wait:
+                await asyncio.sleep(wait)
+            if not woke_too_late(slot, time.monotonic() - booked_at - wait):
                 return time.monotonic() - started
