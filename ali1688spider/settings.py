@@ -54,18 +54,18 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 32.0
 RETRY_ENABLED = False
 
 DOWNLOADER_MIDDLEWARES = {
-    "ali1688spider.middlewares.GatewayResponseMiddleware": 940,
-    "ali1688spider.middlewares.GatewayAuthMiddleware": 950,
+    "ali1688spider.gateway.middlewares.GatewayResponseMiddleware": 940,
+    "ali1688spider.gateway.middlewares.GatewayAuthMiddleware": 950,
 }
-REQUEST_FINGERPRINTER_CLASS = "ali1688spider.requests.AopRequestFingerprinter"
+REQUEST_FINGERPRINTER_CLASS = "ali1688spider.gateway.call.AopRequestFingerprinter"
 
 ITEM_PIPELINES = {
-    "ali1688spider.pipelines.ValidationPipeline": 100,
-    "ali1688spider.pipelines.MongoPipeline": 800,
+    "ali1688spider.pipelines.validation.ValidationPipeline": 100,
+    "ali1688spider.pipelines.mongo.MongoPipeline": 800,
 }
 
 EXTENSIONS = {
-    "ali1688spider.extensions.CrawlProgress": 500,
+    "ali1688spider.monitoring.progress.CrawlProgress": 500,
 }
 
 # HTTP cache, if switched on (HTTPCACHE_ENABLED=True): it sits at 900, before the signer, so it

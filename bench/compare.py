@@ -4,7 +4,7 @@
     python bench/compare.py --only be              # only the unthrottled comparisons: ~2 minutes
     python bench/compare.py --serial               # the memory run alone, not beside (a)'s paused baseline
 
-Every run gets a fresh gateway emulator and a fresh Mongo-protocol server (ali1688spider.services),
+Every run gets a fresh gateway emulator and a fresh Mongo-protocol server (ali1688spider.demo.services),
 the same emulator flags and the same catalogue ids for every client of a scenario:
 
 (a) quota Q = 20, 50 ms latency, 600 ids: ``scrapy crawl product`` (ALI1688_QPS = 20, default
@@ -50,8 +50,8 @@ from crawl_bench import DATABASE, ROOT, crawl_env, emulator_stats
 from pymongo import MongoClient
 from sandbox_rps import CLOCK_TICKS, process_cpu_seconds
 
+from ali1688spider.demo.services import Service, gateway_emulator, mongo_server
 from ali1688spider.sandbox.catalogue import Catalogue
-from ali1688spider.services import Service, gateway_emulator, mongo_server
 
 BENCH = Path(__file__).resolve().parent
 JITTER_MS = 50  # (e): mean of the emulator's random extra delay per reply

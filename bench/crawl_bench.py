@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ali1688spider.demo.services import gateway_emulator, mongo_server  # noqa: E402
 from ali1688spider.sandbox.catalogue import Catalogue  # noqa: E402
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN  # noqa: E402
-from ali1688spider.services import gateway_emulator, mongo_server  # noqa: E402
 
 DATABASE = "bench"  # the Mongo database of every benchmarked crawl
 

@@ -32,8 +32,8 @@ from pymongo import MongoClient
 from redis import Redis
 from sandbox_rps import process_cpu_seconds
 
+from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
 from ali1688spider.sandbox.catalogue import Catalogue
-from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
 QUEUE = "product_redis:start_urls"
 

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
+from ali1688spider.demo.services import mongo_server, stop_process
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import mongo_server, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SEED = 1688

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ali1688spider.services import free_port, stop_process
+from ali1688spider.demo.services import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "ali1688spider"

@@ -37,11 +37,11 @@ from ali1688spider.aop import PRODUCT_APIS, InvalidOfferRef, Outcome, classify_r
 from ali1688spider.aop.classify import Classification
 from ali1688spider.aop.normalize import NormalizationError, normalize
 from ali1688spider.aop.product import Product
+from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
+from ali1688spider.pipelines.validation import InvalidProduct, validate_product
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
-from ali1688spider.schema import InvalidProduct, validate_product
-from ali1688spider.services import gateway_emulator, mongo_server, redis_server
-from ali1688spider.storage import CODEC_OPTIONS, encodable, product_document
+from ali1688spider.store.mongo import CODEC_OPTIONS, encodable, product_document
 
 from .crawling import ROOT, sandbox_stats
 from .test_distributed import QUEUE, Workers, worker_env

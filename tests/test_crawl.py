@@ -15,8 +15,8 @@ from scrapy.spiderloader import get_spider_loader
 
 from ali1688spider import settings as project_settings
 from ali1688spider.aop import TokenClient
+from ali1688spider.demo.services import free_port, gateway_emulator
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import free_port, gateway_emulator
 from ali1688spider.spiders import SpiderLoader
 from ali1688spider.spiders.product import ProductSpider
 

@@ -20,10 +20,10 @@ from ali1688spider.aop import Token, TokenCipher
 from ali1688spider.cluster.leases import LeaseQueue
 from ali1688spider.cluster.quota import RedisQuota
 from ali1688spider.cluster.tokens import RedisTokenStore
-from ali1688spider.quota import slot_after
+from ali1688spider.demo.services import gateway_emulator, redis_server
+from ali1688spider.gateway.quota import slot_after
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import gateway_emulator, redis_server
 
 from .crawling import ROOT, clean_env, sandbox_stats
 

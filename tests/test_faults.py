@@ -40,8 +40,8 @@ import pytest
 import pytest_twisted
 from pymongo import MongoClient
 
+from ali1688spider.demo.services import free_port, gateway_emulator, mongo_server
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import free_port, gateway_emulator, mongo_server
 
 from .crawling import ROOT, clean_env, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 

@@ -10,8 +10,8 @@ import pytest
 import pytest_twisted
 
 from ali1688spider.config import parse_age
-from ali1688spider.services import gateway_emulator
-from ali1688spider.storage import MongoStore
+from ali1688spider.demo.services import gateway_emulator
+from ali1688spider.store.mongo import MongoStore
 
 from .crawling import CATALOGUE, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
 

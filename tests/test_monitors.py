@@ -17,12 +17,12 @@ import pytest
 import pytest_twisted
 from scrapy.settings import Settings
 
+from ali1688spider.demo.services import free_port, gateway_emulator
 from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, fail_on_alert, readings
 from ali1688spider.monitoring.actions import key_stats, post_json
 from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
 from ali1688spider.sandbox.config import DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import free_port, gateway_emulator
 
 from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, sandbox_post, scrapy_crawl
 

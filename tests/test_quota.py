@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import pytest_twisted
 
-from ali1688spider.quota import PacedQuota, slot_after
+from ali1688spider.gateway.quota import PacedQuota, slot_after
 
 
 @pytest.mark.parametrize("qps", [1, 7, 20, 50])

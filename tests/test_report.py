@@ -33,6 +33,7 @@ from PIL import Image
 from pymongo import MongoClient
 
 from ali1688spider.__main__ import main
+from ali1688spider.demo.services import free_port, mongo_server
 from ali1688spider.report.charts import _bin_edges
 from ali1688spider.report.data import (
     PricePoint,
@@ -45,7 +46,6 @@ from ali1688spider.report.data import (
     tiers_of,
 )
 from ali1688spider.report.html import money, percent
-from ali1688spider.services import free_port, mongo_server
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl
 from scrapy.utils.test import get_crawler
 
 from ali1688spider.aop import CROSSBORDER, PRODUCT_GET, sign_encoded
-from ali1688spider.requests import AopRequestFingerprinter, api_request, sign_in_place, unsign_in_place
+from ali1688spider.gateway.call import AopRequestFingerprinter, api_request, sign_in_place, unsign_in_place
 
 GATEWAY = "http://127.0.0.1:1/openapi"
 

@@ -25,9 +25,9 @@ from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
 from ali1688spider.cluster.tokens import RedisTokenStore
+from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
 from .crawling import sandbox_post, sandbox_stats
 from .deploying import PROJECT, ROOT, ScrapydProcess, clean_environment, project_copy, scrapyd_deploy, start_scrapyd

@@ -28,9 +28,9 @@ from bson import json_util
 from cryptography.fernet import Fernet
 from pymongo import MongoClient
 
+from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY
-from ali1688spider.services import gateway_emulator, mongo_server, redis_server
 
 from .crawling import clean_env
 from .deploying import PROJECT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd

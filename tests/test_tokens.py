@@ -29,10 +29,10 @@ from ali1688spider.aop import (
     encode_params,
     sign,
 )
-from ali1688spider.auth import TokenManager
+from ali1688spider.demo.services import gateway_emulator
+from ali1688spider.gateway.tokens import TokenManager
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from ali1688spider.services import gateway_emulator
 
 from .crawling import ROOT, sandbox_post, sandbox_stats
 

@@ -1,6 +1,6 @@
 """One API quota for every worker of the app: the pacing slots are booked in Redis.
 
-The booking rule is :func:`ali1688spider.quota.slot_after`, run by Redis as one Lua script on
+The booking rule is :func:`ali1688spider.gateway.quota.slot_after`, run by Redis as one Lua script on
 Redis's own clock (one round trip per call, no clock skew between machines). Rate-limit
 libraries answer "allowed now?" and leave the caller to poll, which bunches calls at the top of
 each window; booking the next evenly spaced start time is what keeps the gateway at the quota.
@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from ..quota import woke_too_late
+from ..gateway.quota import woke_too_late
 
 # KEYS[1] booking key; ARGV[1] qps, ARGV[2] window (s). Returns {slot, now} as text (Lua numbers
 # returned as Redis integers would lose their fraction).

@@ -19,7 +19,7 @@ from scrapy.exceptions import UsageError
 
 from ..cluster import redis_url, sync_redis
 from ..spiders.product import read_references
-from ..storage import redact_uri
+from ..store.mongo import redact_uri
 
 BATCH = 1000
 

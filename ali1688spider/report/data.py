@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from ..storage import redact_uri
+from ..store.mongo import redact_uri
 
 PRODUCTS = "products"
 FAILURES = "failures"

@@ -24,11 +24,11 @@ from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_age
-from ..freshness import FreshnessFilter
+from ..gateway.call import api_request
 from ..outcomes import MAX_KEY, FailureRecord, fatal_stop, is_stopping, record_failure
-from ..requests import api_request
-from ..storage import MongoStore, StorageError
-from .calls import ProductCallbacks, wait_for_room
+from ..store.freshness import FreshnessFilter
+from ..store.mongo import MongoStore, StorageError
+from .callbacks import ProductCallbacks, wait_for_room
 
 FRESHNESS_BATCH = 200  # references parsed (and checked for freshness) at a time
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment

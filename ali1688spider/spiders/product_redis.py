@@ -29,11 +29,11 @@ from ..aop.refs import parse_offer_ref
 from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, setting
-from ..freshness import FreshnessFilter
+from ..gateway.call import api_request
 from ..outcomes import MAX_KEY, FailureRecord, documents_stored, is_stopping, record_failure
-from ..requests import api_request
-from ..storage import redact_uri
-from .calls import ProductCallbacks, wait_for_room
+from ..store.freshness import FreshnessFilter
+from ..store.mongo import redact_uri
+from .callbacks import ProductCallbacks, wait_for_room
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .config import parse_age, setting
-from .storage import MongoStore
+from ..config import parse_age, setting
+from .mongo import MongoStore
 
 
 class FreshnessFilter:

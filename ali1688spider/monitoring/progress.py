@@ -13,7 +13,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from .config import setting
+from ..config import setting
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Item pipelines: validate products, then write products and failures to MongoDB in bulk."""
+"""The MongoDB pipeline: products and failures written in bulk, kept and retried while MongoDB is away."""
 
 from __future__ import annotations
 
@@ -13,40 +13,14 @@ from typing import Any
 from bson import json_util
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import NotConfigured
 
-from .aop.product import Product
-from .config import setting
-from .outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
-from .schema import InvalidProduct, validate_product
-from .storage import MongoStore, StorageError, encodable, product_document
+from ..aop.product import Product
+from ..config import setting
+from ..outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
+from ..store.mongo import MongoStore, StorageError, encodable, product_document
 
 logger = logging.getLogger(__name__)
-
-
-class ValidationPipeline:
-    """Required fields, types and price sanity; an invalid product becomes a failure."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
-        return cls(crawler)
-
-    def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Product):
-            return item
-        try:
-            validate_product(item)
-        except InvalidProduct as exc:
-            record_failure(self.crawler, FailureRecord(
-                key=item.product_id, offer_id=item.product_id, reason="invalid_item", api=item.source_api,
-                field=exc.field, message=exc.message,
-            ))
-            raise DropItem(f"invalid product {item.product_id}: {exc}") from None
-        self.crawler.stats.inc_value("ali1688/products")  # type: ignore[union-attr]
-        return item
 
 
 #: Products buffered (in batches of ``MONGO_BATCH_SIZE``) before an item waits for the writer.

@@ -19,16 +19,16 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
-from . import cluster
-from .aop.apis import product_api
-from .aop.classify import Classification, Outcome, classify_response
-from .aop.errors import TokenError
-from .aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
-from .auth import TokenManager
-from .config import ConfigurationError, GatewayConfig, setting
-from .outcomes import fatal_stop, is_stopping
+from .. import cluster
+from ..aop.apis import product_api
+from ..aop.classify import Classification, Outcome, classify_response
+from ..aop.errors import TokenError
+from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
+from ..config import ConfigurationError, GatewayConfig, setting
+from ..outcomes import fatal_stop, is_stopping
+from .call import META, sign_in_place, unsign_in_place
 from .quota import NoQuota, PacedQuota, QuotaLimiter
-from .requests import META, sign_in_place, unsign_in_place
+from .tokens import TokenManager
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def build_quota(crawler: Crawler, config: GatewayConfig) -> QuotaLimiter:
     if config.qps <= 0:
         return NoQuota()
     if cluster.shared_state(crawler.settings):
-        from .cluster.quota import RedisQuota
+        from ..cluster.quota import RedisQuota
 
         return RedisQuota(cluster.async_redis(crawler.settings), config.app_key, config.qps)
     return PacedQuota(config.qps)
@@ -53,7 +53,7 @@ def build_token_store(crawler: Crawler, config: GatewayConfig) -> TokenStore:
     """Where the token lives: memory, ``ALI1688_TOKEN_FILE``, or Redis when workers share state."""
     cipher = cluster.cipher_from_settings(crawler.settings)
     if cluster.shared_state(crawler.settings):
-        from .cluster.tokens import RedisTokenStore
+        from ..cluster.tokens import RedisTokenStore
 
         return RedisTokenStore(cluster.sync_redis(crawler.settings), config.app_key or "-", cipher)
     if config.token_file:

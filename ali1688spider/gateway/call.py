@@ -18,8 +18,8 @@ from weakref import WeakKeyDictionary
 from scrapy import Request
 from scrapy.utils.request import RequestFingerprinter
 
-from .aop.apis import ApiSpec
-from .aop.signing import AUTH_PARAMS, SIGNATURE_PARAM, TIMESTAMP_PARAM, TOKEN_PARAM, encode_params, sign_encoded
+from ..aop.apis import ApiSpec
+from ..aop.signing import AUTH_PARAMS, SIGNATURE_PARAM, TIMESTAMP_PARAM, TOKEN_PARAM, encode_params, sign_encoded
 
 META = "ali1688"
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .sandbox.catalogue import Catalogue
-from .sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ..sandbox.catalogue import Catalogue
+from ..sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from .services import gateway_emulator, mongo_server
 
 JUNK = ["not-an-id", "12345", "https://example.com/offer/610784549587.html"]
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(env: dict[str, str]) -> None:
     from pymongo import MongoClient
 
-    from .storage import redact_uri
+    from ..store.mongo import redact_uri
 
     uri, database = env["MONGO_URI"], env["MONGO_DATABASE"]
     client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=3000)

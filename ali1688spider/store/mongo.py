@@ -82,7 +82,7 @@ class MongoStore:
     def from_settings(cls, settings: Any) -> MongoStore:
         """``MONGO_URI`` (default ``mongodb://127.0.0.1:27017``), ``MONGO_DATABASE`` (``ali1688``),
         ``MONGO_TIMEOUT_MS``: Scrapy settings or environment variables."""
-        from .config import setting
+        from ..config import setting
 
         uri = str(setting(settings, "MONGO_URI", DEFAULT_URI))
         database = str(setting(settings, "MONGO_DATABASE", "ali1688"))

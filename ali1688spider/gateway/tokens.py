@@ -7,8 +7,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from .aop.errors import TokenError
-from .aop.tokens import Token, TokenClient, TokenStore, mask
+from ..aop.errors import TokenError
+from ..aop.tokens import Token, TokenClient, TokenStore, mask
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""What a valid product looks like: required fields, types and price sanity (pydantic v2)."""
+"""What a valid product looks like (required fields, types, price sanity; pydantic v2), and the
+pipeline that turns an invalid product into a failure."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
 
-from .aop.product import SOURCE_APIS, Product
+from ..aop.product import SOURCE_APIS, Product
+from ..outcomes import FailureRecord, record_failure
 
 #: Prices above this are taken for a parsing accident (yuan per unit).
 MAX_PRICE = Decimal("10000000")
@@ -74,3 +78,28 @@ def validate_product(data: Product | dict[str, Any]) -> None:
         first = exc.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or "price"
         raise InvalidProduct(field, first["msg"]) from None
+
+
+class ValidationPipeline:
+    """Required fields, types and price sanity; an invalid product becomes a failure."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Product):
+            return item
+        try:
+            validate_product(item)
+        except InvalidProduct as exc:
+            record_failure(self.crawler, FailureRecord(
+                key=item.product_id, offer_id=item.product_id, reason="invalid_item", api=item.source_api,
+                field=exc.field, message=exc.message,
+            ))
+            raise DropItem(f"invalid product {item.product_id}: {exc}") from None
+        self.crawler.stats.inc_value("ali1688/products")  # type: ignore[union-attr]
+        return item

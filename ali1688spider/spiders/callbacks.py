@@ -12,9 +12,9 @@ from twisted.python.failure import Failure
 
 from ..aop.classify import Outcome
 from ..aop.normalize import NormalizationError, normalize
-from ..middlewares import RESULT, attempts_of
+from ..gateway.call import META
+from ..gateway.middlewares import RESULT, attempts_of
 from ..outcomes import FailureRecord, is_stopping, record_failure
-from ..requests import META
 
 
 async def wait_for_room(crawler: Any, buffered: int) -> None:

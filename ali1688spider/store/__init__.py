@@ -1,0 +1,7 @@
+"""What is kept in MongoDB and how it is read back:
+
+- ``documents``: collection names and the decoding of stored money and price tiers
+- ``mongo``: :class:`MongoStore`, bulk upserts of products and failures, runs
+- ``history``: what changed between two fetches of a product
+- ``freshness``: which ids were fetched recently enough to skip
+"""
