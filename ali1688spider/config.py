@@ -1,34 +1,320 @@
-"""The project's own settings: one ``ALI1688_*`` prefix, each also read from the environment.
+"""Every setting of the project in one registry: name, type, default and meaning.
 
-Secrets are read here, once, from the Scrapy settings or the environment variable of the same
-name; they are never copied back into settings, stats or logs.
+A setting is read from the Scrapy settings (``-s NAME=value``, ``settings.py``, scrapyd's
+``setting=NAME=value``), else from the environment variable of the same name, else its default;
+an empty value counts as unset. Each is read through its entry here (``QPS.get(settings)``), so a
+bad value gives one line naming the setting and what it accepts (:class:`SettingError`), and
+``scrapy crawl`` checks them all before the crawl starts (:func:`check`).
+
+Secrets (the app secret, tokens, the Fernet key, a webhook URL) are read here and handed to the
+components that need them; they are never copied back into settings, stats or logs. This module
+imports no Scrapy: ``aop``'s command line reads its settings here too.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from scrapy.settings import BaseSettings
-
-DEFAULT_GATEWAY_URL = "https://gw.open.1688.com/openapi"
+T = TypeVar("T")
 
 
-def setting(settings: BaseSettings, name: str, default: Any = None) -> Any:
-    """A setting given to Scrapy (``-s``, settings.py, scrapyd), else the environment, else default."""
-    value = settings.get(name)
-    if value in (None, ""):
-        value = os.environ.get(name)
-    return default if value in (None, "") else value
+class SettingsLike(Protocol):
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+
+class SettingError(ValueError):
+    """A setting holds a value it does not accept; the message names it and says what it accepts."""
 
 
 class ConfigurationError(Exception):
-    """A setting the user must fix; the message says which and how."""
+    """A setting the user must fix (e.g. a missing credential); the message says which and how."""
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One setting: read it with :meth:`get`."""
+
+    name: str
+    default: T
+    meaning: str
+    accepts: str  # what a value must be, for the error line and the README
+    parse: Callable[[Any], T] = field(repr=False, compare=False)
+    group: str = "crawl"
+    secret: bool = False  # never shown: not in errors, not in `settings` listings
+    environment: bool = True  # False: a Scrapy setting only (its owner, e.g. scrapy-redis, reads it so)
+
+    def raw(self, settings: SettingsLike | None = None, environ: Mapping[str, str] | None = None) -> Any:
+        """The value as given (None when unset): Scrapy settings first, then the environment."""
+        value = settings.get(self.name) if settings is not None else None
+        if value in (None, "") and self.environment:
+            value = (os.environ if environ is None else environ).get(self.name)
+        return None if value in (None, "") else value
+
+    def get(self, settings: SettingsLike | None = None, environ: Mapping[str, str] | None = None) -> T:
+        value = self.raw(settings, environ)
+        if value is None:
+            return self.default
+        try:
+            return self.parse(value)
+        except (TypeError, ValueError, ArithmeticError):
+            shown = "(hidden)" if self.secret else repr(_shorten(str(value)))
+            raise SettingError(f"{self.name} must be {self.accepts}, got {shown}") from None
+
+    def shown_default(self) -> str:
+        if self.default in ("", None):
+            return "unset"
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, float) and self.default.is_integer():
+            return str(int(self.default))
+        return str(self.default)
+
+
+REGISTRY: dict[str, Setting[Any]] = {}
+
+#: The README's sections of the settings table, in order.
+GROUPS = {
+    "credentials": "Credentials and the gateway",
+    "calls": "Calls: quota, retries, freshness",
+    "run": "The run: progress, stats, switches",
+    "mongo": "MongoDB",
+    "redis": "Redis: many workers",
+    "monitoring": "Monitoring and alerts",
+}
+
+
+def _register(setting: Setting[T]) -> Setting[T]:
+    if setting.name in REGISTRY:
+        raise ValueError(f"{setting.name} is registered twice")
+    if setting.group not in GROUPS:
+        raise ValueError(f"{setting.name}: unknown group {setting.group!r}")
+    REGISTRY[setting.name] = setting
+    return setting
+
+
+# -- value parsers ------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _number(minimum: float = 0.0, *, above: bool = False, whole: bool = False) -> Callable[[Any], Any]:
+    def parse(value: Any) -> float | int:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+        if not math.isfinite(number) or number < minimum or (above and number == minimum):
+            raise ValueError(value)
+        if whole:
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        return number
+
+    return parse
+
+
+def _http_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise ValueError(value)
+    return text
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_FORMS = "seconds, or a number with s, m, h, d or w (e.g. 90, 30m, 6h, 2d)"
+
+
+def parse_duration(text: Any) -> float:
+    """``90`` (seconds), ``30s``, ``30m``, ``6h``, ``2d``, ``2w`` → seconds (≥ 0); else ValueError."""
+    match = _DURATION.match(str(text)) if not isinstance(text, bool) else None
+    if match is None:
+        raise ValueError(f"{_shorten(str(text))!r} is not a duration: use {DURATION_FORMS}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def text(name: str, default: str, meaning: str, *, group: str, secret: bool = False,
+         environment: bool = True) -> Setting[str]:
+    return _register(Setting(name, default, meaning, "text", _text, group, secret, environment))
+
+
+def flag(name: str, default: bool, meaning: str, *, group: str) -> Setting[bool]:
+    return _register(Setting(name, default, meaning, "true or false (also 1/0, yes/no, on/off)", _flag, group))
+
+
+def number(name: str, default: float, meaning: str, *, group: str, minimum: float = 0.0,
+           above: bool = False) -> Setting[float]:
+    accepts = f"a number {'>' if above else '≥'} {minimum:g}"
+    return _register(Setting(name, float(default), meaning, accepts, _number(minimum, above=above), group))
+
+
+def count(name: str, default: int, meaning: str, *, group: str, minimum: int = 0) -> Setting[int]:
+    return _register(Setting(name, default, meaning, f"a whole number ≥ {minimum}",
+                             _number(minimum, whole=True), group))
+
+
+def duration(name: str, default: float, meaning: str, *, group: str) -> Setting[float]:
+    return _register(Setting(name, float(default), meaning, DURATION_FORMS, parse_duration, group))
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+APP_KEY = text("ALI1688_APP_KEY", "", "the app's key (not a secret: it is part of every URL)", group="credentials")
+APP_SECRET = text("ALI1688_APP_SECRET", "", "the app's secret: signs every call; never logged, never stored",
+                  group="credentials", secret=True)
+REFRESH_TOKEN = text("ALI1688_REFRESH_TOKEN", "", "the seller's refresh token (about half a year)",
+                     group="credentials", secret=True)
+ACCESS_TOKEN = text("ALI1688_ACCESS_TOKEN", "", "start with this access token instead of refreshing first",
+                    group="credentials", secret=True)
+TOKEN_FILE = text("ALI1688_TOKEN_FILE", "", "keep tokens across runs in this file (mode 0600; see Tokens)",
+                  group="credentials")
+SECRET_KEY = text("ALI1688_SECRET_KEY", "", "a Fernet key: stored tokens (file or Redis) are encrypted with it",
+                  group="credentials", secret=True)
+GATEWAY_URL = _register(Setting(
+    "ALI1688_GATEWAY_URL", "https://gw.open.1688.com/openapi", "the gateway (the emulator's URL to work offline)",
+    "an http(s) URL", _http_url, "credentials"))
+TOKEN_REFRESH_MARGIN = number("ALI1688_TOKEN_REFRESH_MARGIN", 300, "refresh the access token this many seconds "
+                              "before it expires (at most a fifth of its lifetime)", group="credentials")
+
+QPS = number("ALI1688_QPS", 0, "the app's quota in calls per second: never exceeded in any calendar second, "
+             "and used fully (0: no limit)", group="calls")
+RETRY_TIMES = count("ALI1688_RETRY_TIMES", 6, "retries of a throttled or failed call", group="calls")
+BACKOFF_BASE = number("ALI1688_BACKOFF_BASE", 0.5, "seconds before the first retry; doubles with each "
+                      "(with jitter, twice as long after a throttle)", group="calls")
+BACKOFF_MAX = number("ALI1688_BACKOFF_MAX", 30, "the longest wait between retries, in seconds", group="calls")
+UNREACHABLE_AFTER = count("ALI1688_UNREACHABLE_AFTER", 20, "stop the crawl when this many calls in a row "
+                          "failed to connect before the gateway ever answered", group="calls", minimum=1)
+FRESH_FOR = duration("ALI1688_FRESH_FOR", 0, "ids fetched more recently than this are not requested "
+                     "(counted as fresh)", group="calls")
+
+ENABLED = flag("ALI1688_ENABLED", True, "false: switch off the gateway middlewares (signing, quota, replies)",
+               group="run")
+PROGRESS_INTERVAL = number("ALI1688_PROGRESS_INTERVAL", 30, "seconds between progress lines "
+                           "(done/total, rate, ETA; 0: none)", group="run")
+STATS_FILE = text("ALI1688_STATS_FILE", "", "write the final stats here as JSON", group="run")
+UNSAVED_DIR = text("ALI1688_UNSAVED_DIR", "unsaved", "where documents MongoDB could not take are saved "
+                   "as JSON lines", group="run")
+SHARED_STATE = flag("ALI1688_SHARED_STATE", False, "share the token and the quota with other crawls through "
+                    "Redis (product_redis always does)", group="redis")
+
+MONGO_ENABLED = flag("MONGO_ENABLED", True, "false: store nothing (a dry run)", group="mongo")
+MONGO_URI = text("MONGO_URI", "mongodb://127.0.0.1:27017", "where products go (a password in it is never logged)",
+                 group="mongo")
+MONGO_DATABASE = text("MONGO_DATABASE", "ali1688", "the database", group="mongo")
+MONGO_TIMEOUT_MS = count("MONGO_TIMEOUT_MS", 5000, "how long to wait for the server, in milliseconds",
+                         group="mongo", minimum=1)
+MONGO_BATCH_SIZE = count("MONGO_BATCH_SIZE", 100, "products per bulk write (a batch holds raw payloads: "
+                         "larger batches cost memory; with 4 batches waiting the crawl waits)", group="mongo",
+                         minimum=1)
+MONGO_FLUSH_SECONDS = number("MONGO_FLUSH_SECONDS", 2, "write what is buffered at least this often",
+                             group="mongo", above=True)
+MONGO_RETRY_SECONDS = number("MONGO_RETRY_SECONDS", 60, "how long failed writes are kept and retried before "
+                             "the crawl stops", group="mongo")
+
+REDIS_URL = text("REDIS_URL", "redis://127.0.0.1:6379", "the Redis that workers share (queue, token, quota)",
+                 group="redis")
+REDIS_START_URLS_KEY = text("REDIS_START_URLS_KEY", "%(name)s:start_urls", "scrapy-redis's queue key "
+                            "(a Scrapy setting only)", group="redis", environment=False)
+LEASE_SECONDS = number("ALI1688_LEASE_SECONDS", 60, "a worker's lease on a queue entry; another worker "
+                       "takes it back after that", group="redis", above=True)
+QUEUE_MAX_RECLAIMS = count("ALI1688_QUEUE_MAX_RECLAIMS", 3, "an entry taken back more often is set aside "
+                           "in KEY:dead as a worker_lost failure (0: never)", group="redis")
+QUEUE_POLL_SECONDS = number("ALI1688_QUEUE_POLL_SECONDS", 1, "seconds between looks at an empty queue",
+                            group="redis", above=True)
+MAX_IDLE_TIME_BEFORE_CLOSE = count("MAX_IDLE_TIME_BEFORE_CLOSE", 0, "scrapy-redis: end a worker after this many "
+                                   "seconds with nothing queued or leased (0: wait for more)", group="redis")
+
+MONITOR_MAX_ERROR_RATE = number("ALI1688_MONITOR_MAX_ERROR_RATE", 0.05, "failed calls / ids taken",
+                                group="monitoring")
+MONITOR_MAX_THROTTLE_RATE = number("ALI1688_MONITOR_MAX_THROTTLE_RATE", 0.02, "throttled replies / calls sent",
+                                   group="monitoring")
+MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR = number(
+    "ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR", 12, "token refreshes per hour of crawl (a crawl under an "
+    "hour counts as one hour)", group="monitoring")
+MONITOR_MAX_INVALID_RATE = number("ALI1688_MONITOR_MAX_INVALID_RATE", 0.01, "unreadable + invalid products / "
+                                  "products returned", group="monitoring")
+MONITOR_INTERVAL = number("ALI1688_MONITOR_INTERVAL", 600, "seconds between periodic checks (0: none)",
+                          group="monitoring")
+ALERT_WEBHOOK = text("ALI1688_ALERT_WEBHOOK", "", "POST a JSON alert here when a monitor fails (only its host "
+                     "is ever logged)", group="monitoring", secret=True)
+ALERT_TIMEOUT = number("ALI1688_ALERT_TIMEOUT", 5, "seconds for that POST", group="monitoring")
+FAIL_ON_ALERT = flag("ALI1688_FAIL_ON_ALERT", False, "`scrapy crawl` exits 3 when a monitor failed",
+                     group="monitoring")
+
+
+def check(settings: SettingsLike | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """Read every setting once: raise :class:`SettingError` for the first value that is refused."""
+    for setting in REGISTRY.values():
+        setting.get(settings, environ)
+
+
+class SettingsCheck:
+    """A Scrapy add-on (``ADDONS``): a crawler whose settings hold a refused value does not start."""
+
+    def update_settings(self, settings: SettingsLike) -> None:
+        check(settings)
+
+
+def redact_uri(uri: str) -> str:
+    """A ``scheme://user:password@host`` URI without its password, fit for a log line."""
+    if "@" not in uri:
+        return uri
+    scheme, _, rest = uri.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def table(group: str) -> Iterator[str]:
+    """The Markdown rows of one group of the README's settings table."""
+    yield "| setting | default | meaning |"
+    yield "|---|---|---|"
+    for setting in REGISTRY.values():
+        if setting.group == group:
+            yield f"| `{setting.name}` | {_cell(setting.shown_default())} | {setting.meaning} |"
+
+
+def _cell(text: str) -> str:
+    return "unset" if text == "unset" else f"`{text}`"
+
+
+def markdown() -> str:
+    """The README's settings section body, generated from the registry."""
+    lines: list[str] = []
+    for group, title in GROUPS.items():
+        lines += [f"**{title}**", "", *table(group), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    """The gateway settings a crawl needs together (secrets never in its repr)."""
+
     gateway_url: str
     app_key: str
     app_secret: str = field(repr=False)
@@ -38,45 +324,20 @@ class GatewayConfig:
     qps: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings) -> GatewayConfig:
+    def from_settings(cls, settings: SettingsLike | None = None) -> GatewayConfig:
         return cls(
-            gateway_url=str(setting(settings, "ALI1688_GATEWAY_URL", DEFAULT_GATEWAY_URL)).rstrip("/"),
-            app_key=str(setting(settings, "ALI1688_APP_KEY", "")).strip(),
-            app_secret=str(setting(settings, "ALI1688_APP_SECRET", "")).strip(),
-            refresh_token=str(setting(settings, "ALI1688_REFRESH_TOKEN", "")).strip(),
-            access_token=str(setting(settings, "ALI1688_ACCESS_TOKEN", "")).strip(),
-            token_file=str(setting(settings, "ALI1688_TOKEN_FILE", "")),
-            qps=float(setting(settings, "ALI1688_QPS", 0) or 0),
+            gateway_url=GATEWAY_URL.get(settings), app_key=APP_KEY.get(settings), app_secret=APP_SECRET.get(settings),
+            refresh_token=REFRESH_TOKEN.get(settings), access_token=ACCESS_TOKEN.get(settings),
+            token_file=TOKEN_FILE.get(settings), qps=QPS.get(settings),
         )
 
     def check(self) -> None:
         """Raise :class:`ConfigurationError` naming every missing credential."""
-        missing = [name for name, value in (
-            ("ALI1688_APP_KEY", self.app_key), ("ALI1688_APP_SECRET", self.app_secret),
-        ) if not value]
+        missing = [setting.name for setting, value in ((APP_KEY, self.app_key), (APP_SECRET, self.app_secret))
+                   if not value]
         if not (self.refresh_token or self.access_token or self.token_file):
-            missing.append("ALI1688_REFRESH_TOKEN (or ALI1688_ACCESS_TOKEN / ALI1688_TOKEN_FILE)")
+            missing.append(f"{REFRESH_TOKEN.name} (or {ACCESS_TOKEN.name} / {TOKEN_FILE.name})")
         if missing:
             raise ConfigurationError(
-                "missing credentials: set " + ", ".join(missing)
-                + " (environment variables or -s NAME=value)"
+                "missing credentials: set " + ", ".join(missing) + " (environment variables or -s NAME=value)"
             )
-        if not self.gateway_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"ALI1688_GATEWAY_URL must be an http(s) URL, got {self.gateway_url!r}")
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_age(text: str | float | int) -> float:
-    """``90`` (seconds), ``30m``, ``6h``, ``2d`` → seconds; anything else is a ValueError."""
-    value = str(text).strip().lower()
-    unit = _UNITS.get(value[-1:], None)
-    number = value[:-1] if unit else value
-    try:
-        seconds = float(number) * (unit or 1)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an age: use seconds or a number with s, m, h or d (e.g. 6h)") from None
-    if seconds < 0:
-        raise ValueError(f"{text!r}: an age cannot be negative")
-    return seconds

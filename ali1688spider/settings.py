@@ -1,8 +1,8 @@
 """Scrapy settings of ali1688spider.
 
-Credentials and endpoints are NOT set here: every ``ALI1688_*``, ``MONGO_*`` and ``REDIS_URL``
-setting is read from ``-s NAME=value`` or else from the environment variable of the same name
-(see ali1688spider/config.py and the README).
+Credentials and endpoints are NOT set here: every ``ALI1688_*``, ``MONGO_*`` and ``REDIS_*``
+setting is in the registry of ali1688spider/config.py (its type, default and meaning), read from
+``-s NAME=value`` or else from the environment variable of the same name.
 """
 
 from scrapy.settings import default_settings
@@ -49,8 +49,6 @@ AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 32.0
 
 # Gateway replies are classified and retried by our middleware (with backoff), not by Scrapy's.
-# Its ALI1688_RETRY_TIMES (6), ALI1688_BACKOFF_BASE (0.5 s), ALI1688_BACKOFF_MAX (30 s), like every
-# ALI1688_* / MONGO_* setting, have their defaults in code so that environment variables work.
 RETRY_ENABLED = False
 
 DOWNLOADER_MIDDLEWARES = {
@@ -75,21 +73,13 @@ HTTPCACHE_IGNORE_HTTP_CODES = [401, 429, 500, 502, 503, 504]
 FEED_EXPORT_ENCODING = "utf-8"
 
 # ---- Monitoring and alerts (spidermon) — see ali1688spider/monitoring and the README ----------
-# The thresholds are read from -s NAME=value, else the environment variable of the same name,
-# else these defaults (kept in ali1688spider/monitoring, so that the environment is not shadowed):
-#   ALI1688_MONITOR_MAX_ERROR_RATE = 0.05              failed calls / ids taken
-#   ALI1688_MONITOR_MAX_THROTTLE_RATE = 0.02           throttled replies / calls sent
-#   ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR = 12  a crawl under an hour counts as one hour
-#   ALI1688_MONITOR_MAX_INVALID_RATE = 0.01            unreadable + invalid / products returned
-#   ALI1688_MONITOR_INTERVAL = 600                     seconds between periodic checks; 0: none
-#   ALI1688_ALERT_WEBHOOK (unset)                      POST a JSON alert here when a monitor fails
-#   ALI1688_ALERT_TIMEOUT = 5                          seconds for that POST
-#   ALI1688_FAIL_ON_ALERT (unset)                      `scrapy crawl` exits 3 when a monitor failed
+# Its thresholds, interval and webhook are ALI1688_MONITOR_* / ALI1688_ALERT_* in config.py.
 SPIDERMON_ENABLED = True
 # before CrawlProgress (500): ali1688/alert is set when ALI1688_STATS_FILE is written
 EXTENSIONS["spidermon.contrib.scrapy.extensions.Spidermon"] = 490
 SPIDERMON_SPIDER_CLOSE_MONITORS = ["ali1688spider.monitoring.monitors.CloseMonitorSuite"]
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
-# checks the thresholds at start-up and adds the periodic suite to SPIDERMON_PERIODIC_MONITORS
-ADDONS = {"ali1688spider.monitoring.addon.MonitoringAddon": 0}
+# SettingsCheck: a crawler whose ALI1688_/MONGO_/REDIS_ settings hold a refused value does not start;
+# MonitoringAddon adds the periodic suite to SPIDERMON_PERIODIC_MONITORS.
+ADDONS = {"ali1688spider.config.SettingsCheck": 0, "ali1688spider.monitoring.addon.MonitoringAddon": 1}
 # ---- end of monitoring and alerts ----------------------------------------------------------------

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import pytest_twisted
 
-from ali1688spider.config import parse_age
+from ali1688spider.config import parse_duration
 from ali1688spider.demo.services import gateway_emulator
 from ali1688spider.store.mongo import MongoStore
 
@@ -65,15 +65,15 @@ async def test_http_cache_keeps_products_not_error_replies(emulator, database, t
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30m", 1800), ("6h", 21600), ("2d", 172800),
-                                                ("1.5h", 5400), ("0", 0)])
-def test_ages(text, seconds):
-    assert parse_age(text) == seconds
+                                                ("1.5h", 5400), ("0", 0), ("2w", 1209600), (" 6H ", 21600)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "6x", "-1h", "soon"])
-def test_bad_ages(text):
+def test_bad_durations(text):
     with pytest.raises(ValueError):
-        parse_age(text)
+        parse_duration(text)
 
 
 @pytest_twisted.ensureDeferred

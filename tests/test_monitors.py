@@ -17,8 +17,9 @@ import pytest
 import pytest_twisted
 from scrapy.settings import Settings
 
+from ali1688spider import config
 from ali1688spider.demo.services import free_port, gateway_emulator
-from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, fail_on_alert, readings
+from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, readings
 from ali1688spider.monitoring.actions import key_stats, post_json
 from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
@@ -45,9 +46,9 @@ def emulator():
 @pytest.fixture(autouse=True)
 def no_monitor_environment(monkeypatch):
     """The tests set what they need; a developer's ALI1688_MONITOR_*/ALERT_* must not leak in."""
-    for name in (*Thresholds.SETTINGS.values(), "ALI1688_MONITOR_INTERVAL", "ALI1688_ALERT_WEBHOOK",
-                 "ALI1688_ALERT_TIMEOUT", "ALI1688_FAIL_ON_ALERT"):
-        monkeypatch.delenv(name, raising=False)
+    for setting in config.REGISTRY.values():
+        if setting.group == "monitoring":
+            monkeypatch.delenv(setting.name, raising=False)
 
 
 class WebhookReceiver:
@@ -259,7 +260,7 @@ def test_a_threshold_that_is_not_a_number_stops_at_once(emulator, database):
     done = scrapy_crawl(env, "-a", "ids=610784549587")
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]
-    assert "error: ALI1688_MONITOR_MAX_ERROR_RATE must be a number, got 'five percent'" in output
+    assert "error: ALI1688_MONITOR_MAX_ERROR_RATE must be a number ≥ 0, got 'five percent'" in output
     assert "Traceback" not in output
 
 
@@ -336,7 +337,7 @@ def test_thresholds_from_settings_then_environment_then_defaults(monkeypatch):
     assert Thresholds.from_settings(Settings({"ALI1688_MONITOR_MAX_ERROR_RATE": 0.3})).max_error_rate == 0.3
     for bad in ("lots", "-1", "nan"):
         monkeypatch.setenv("ALI1688_MONITOR_MAX_THROTTLE_RATE", bad)
-        with pytest.raises(ValueError, match="ALI1688_MONITOR_MAX_THROTTLE_RATE must be a number"):
+        with pytest.raises(ValueError, match="ALI1688_MONITOR_MAX_THROTTLE_RATE must be a number ≥ 0"):
             Thresholds.from_settings(Settings())
 
 
@@ -355,11 +356,15 @@ def test_the_addon_schedules_the_periodic_suite(monkeypatch):
 
 
 def test_fail_on_alert_flag(monkeypatch):
+    fail_on_alert = config.FAIL_ON_ALERT.get
     assert not fail_on_alert(Settings())
     for value, expected in (("1", True), ("true", True), ("Yes", True), ("0", False), ("false", False)):
         monkeypatch.setenv("ALI1688_FAIL_ON_ALERT", value)
         assert fail_on_alert(Settings()) is expected
     assert fail_on_alert(Settings({"ALI1688_FAIL_ON_ALERT": True}))
+    monkeypatch.setenv("ALI1688_FAIL_ON_ALERT", "sometimes")
+    with pytest.raises(config.SettingError, match="ALI1688_FAIL_ON_ALERT must be true or false"):
+        fail_on_alert(Settings())
 
 
 def test_post_json_never_raises_and_never_logs_the_path(caplog):

@@ -359,7 +359,8 @@ def test_helpers() -> None:
     assert parse_window("30m") == timedelta(minutes=30)
     assert parse_window("2W") == timedelta(weeks=2)
     assert parse_window("all") is None
-    for bad in ("", "0d", "7", "d7", "1.5d", "-1d"):
+    assert parse_window("1.5d") == timedelta(hours=36)  # the one duration grammar of config.py
+    for bad in ("", "0d", "0", "d7", "7x", "-1d", "all days"):
         with pytest.raises(ValueError):
             parse_window(bad)
     stored = [{"min_quantity": 100, "price": Decimal128("9.005")}, {"min_quantity": 1, "price": Decimal128("10.1")},

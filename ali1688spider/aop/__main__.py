@@ -8,28 +8,26 @@
 
 Credentials come from ALI1688_APP_KEY / ALI1688_APP_SECRET, the gateway from
 ALI1688_GATEWAY_URL, the token file from ALI1688_TOKEN_FILE (or --token-file), encrypted with
-ALI1688_SECRET_KEY when that is set. A whole token is never printed.
+ALI1688_SECRET_KEY when that is set: environment variables, read through the project's settings
+registry (``ali1688spider.config``, which imports no Scrapy). A whole token is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 
+from .. import config
 from .errors import TokenError
 from .tokens import FileTokenStore, Token, TokenCipher, TokenClient
 
-DEFAULT_GATEWAY = "https://gw.open.1688.com/openapi"
+#: Where these commands keep tokens when ALI1688_TOKEN_FILE is not set (a crawl then keeps them in memory).
 DEFAULT_TOKEN_FILE = "~/.config/ali1688spider/token.json"
 
 
 def _client() -> TokenClient:
-    return TokenClient(
-        os.environ.get("ALI1688_GATEWAY_URL") or DEFAULT_GATEWAY,
-        os.environ.get("ALI1688_APP_KEY", ""), os.environ.get("ALI1688_APP_SECRET", ""),
-    )
+    return TokenClient(config.GATEWAY_URL.get(), config.APP_KEY.get(), config.APP_SECRET.get())
 
 
 def _saved(store: FileTokenStore) -> Token:
@@ -41,7 +39,7 @@ def _saved(store: FileTokenStore) -> Token:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ali1688spider.aop", description=__doc__.split("\n")[0])
-    parser.add_argument("--token-file", default=os.environ.get("ALI1688_TOKEN_FILE") or DEFAULT_TOKEN_FILE)
+    parser.add_argument("--token-file", default=config.TOKEN_FILE.get() or DEFAULT_TOKEN_FILE)
     commands = parser.add_subparsers(dest="command", required=True)
     auth = commands.add_parser("auth-url", help="print the authorisation page URL")
     auth.add_argument("--redirect-uri", required=True)
@@ -54,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("show", help="show the saved token's owner and expiry")
     args = parser.parse_args(argv)
     try:
-        store = FileTokenStore(args.token_file, TokenCipher(os.environ.get("ALI1688_SECRET_KEY")))
+        store = FileTokenStore(args.token_file, TokenCipher(config.SECRET_KEY.get() or None))
         if args.command == "auth-url":
             print(_client().authorize_url(args.redirect_uri, args.state or secrets.token_urlsafe(12)))
             return 0
@@ -71,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         store.save(token)
         print(f"saved to {store.path}\n{token.describe()}")
         return 0
-    except TokenError as exc:
+    except (TokenError, config.SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,20 +13,18 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .. import config
 from ..aop.tokens import TokenCipher
-from ..config import setting
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
-
 __all__ = ["async_redis", "cipher_from_settings", "is_redis_error", "redis_url", "shared_state", "sync_redis"]
 
 
 def redis_url(settings: Any) -> str:
-    return str(setting(settings, "REDIS_URL", DEFAULT_REDIS_URL))
+    return config.REDIS_URL.get(settings)
 
 
 def sync_redis(settings: Any) -> redis.Redis:
@@ -42,11 +40,11 @@ def async_redis(settings: Any) -> redis.asyncio.Redis:
 
 
 def shared_state(settings: Any) -> bool:
-    return str(setting(settings, "ALI1688_SHARED_STATE", "")).lower() in ("1", "true", "yes", "on")
+    return config.SHARED_STATE.get(settings)
 
 
 def cipher_from_settings(settings: Any) -> TokenCipher:
-    return TokenCipher(setting(settings, "ALI1688_SECRET_KEY"))
+    return TokenCipher(config.SECRET_KEY.get(settings) or None)
 
 
 def is_redis_error(exc: BaseException) -> bool:

@@ -16,7 +16,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from ..monitoring import ALERT_EXIT, ALERT_STAT, check_settings, fail_on_alert
+from .. import config
+from ..monitoring import ALERT_EXIT, ALERT_STAT
 from ..outcomes import FATAL_STAT
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ class Command(ScrapyCrawl):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         try:
-            check_settings(self.settings)
-        except ValueError as exc:  # a monitor threshold that is not a number: one line, before any call
+            config.check(self.settings)
+        except config.SettingError as exc:  # a setting with a value it refuses: one line, before any call
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = FATAL_EXIT
             return
@@ -55,6 +56,6 @@ class Command(ScrapyCrawl):
             self.exitcode = FATAL_EXIT
             return
         failed = stats.get_value(ALERT_STAT) or 0
-        if failed and fail_on_alert(crawler.settings):
+        if failed and config.FAIL_ON_ALERT.get(crawler.settings):
             logger.error("exit status %d: %d monitor(s) failed and ALI1688_FAIL_ON_ALERT is set", ALERT_EXIT, failed)
             self.exitcode = ALERT_EXIT

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from .. import config
 from ..cluster import redis_url, sync_redis
+from ..config import redact_uri
 from ..spiders.product import read_references
-from ..store.mongo import redact_uri
 
 BATCH = 1000
 
@@ -53,7 +54,7 @@ class Command(ScrapyCommand):
 
         from ..spiders.product_redis import ProductRedisSpider
 
-        key = opts.key or str(self.settings.get("REDIS_START_URLS_KEY") or "%(name)s:start_urls")
+        key = opts.key or config.REDIS_START_URLS_KEY.get(self.settings)
         key = key % {"name": ProductRedisSpider.name}
         client = sync_redis(self.settings)
         pushed = 0

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import config
 from ..sandbox.catalogue import Catalogue
 from ..sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from .services import gateway_emulator, mongo_server
@@ -42,20 +43,20 @@ def _gateway(env: dict[str, str], offline: bool, seed: int) -> Iterator[None]:
         yield
         return
     with gateway_emulator("--seed", str(seed), "--qps", "50", "--latency-ms", "20") as emulator:
-        env.update(ALI1688_GATEWAY_URL=emulator.url, ALI1688_APP_KEY=DEMO_APP_KEY,
-                   ALI1688_APP_SECRET=DEMO_APP_SECRET, ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN,
-                   ALI1688_QPS=env.get("ALI1688_QPS") or "50")
+        env.update({config.GATEWAY_URL.name: emulator.url, config.APP_KEY.name: DEMO_APP_KEY,
+                    config.APP_SECRET.name: DEMO_APP_SECRET, config.REFRESH_TOKEN.name: DEMO_REFRESH_TOKEN,
+                    config.QPS.name: config.QPS.raw(environ=env) or "50"})
         print(f"gateway emulator: {emulator.url} (quota 50 calls/s, 20 ms latency)", flush=True)
         yield
 
 
 @contextlib.contextmanager
 def _mongo(env: dict[str, str], folder: Path) -> Iterator[None]:
-    if env.get("MONGO_URI"):
+    if config.MONGO_URI.raw(environ=env):
         yield
         return
     with mongo_server(folder / "mongo") as server:
-        env["MONGO_URI"] = server.url
+        env[config.MONGO_URI.name] = server.url
         print(f"Mongo-protocol server: {server.url} (data in {folder / 'mongo'})", flush=True)
         yield
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
-    offline = not env.get("ALI1688_APP_KEY")
+    offline = not config.APP_KEY.get(environ=env)
     folder = Path(args.workdir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if args.ids_file:
@@ -81,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("error: with real credentials, give the input: --ids-file FILE", file=sys.stderr)
         return 2
-    env.setdefault("MONGO_DATABASE", "ali1688")
-    env.setdefault("ALI1688_UNSAVED_DIR", str(folder / "unsaved"))
+    env[config.MONGO_DATABASE.name] = config.MONGO_DATABASE.get(environ=env)
+    env.setdefault(config.UNSAVED_DIR.name, str(folder / "unsaved"))
 
     with _gateway(env, offline, args.seed), _mongo(env, folder):
         command = [sys.executable, "-m", "scrapy", "crawl", "product", "-a", f"ids_file={ids_file}",
                    "-a", f"api={args.api}", "-s", "ALI1688_PROGRESS_INTERVAL=5"]
         print("running:", " ".join(command[1:]), flush=True)
-        status = subprocess.call(command, env=env, cwd=Path(__file__).resolve().parent.parent)
+        status = subprocess.call(command, env=env, cwd=Path(__file__).resolve().parents[2])  # where scrapy.cfg is
         _report(env)
     return status
 
@@ -96,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 def _report(env: dict[str, str]) -> None:
     from pymongo import MongoClient
 
-    from ..store.mongo import redact_uri
 
-    uri, database = env["MONGO_URI"], env["MONGO_DATABASE"]
+    uri, database = config.MONGO_URI.get(environ=env), config.MONGO_DATABASE.get(environ=env)
     client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=3000)
     try:
         db = client[database]
@@ -108,7 +108,7 @@ def _report(env: dict[str, str]) -> None:
         sample = db.products.find_one({}, {"subject": 1, "min_price": 1, "max_price": 1, "stock": 1})
     finally:
         client.close()
-    print(f"\nMongoDB {redact_uri(uri)}, database {database!r}:")
+    print(f"\nMongoDB {config.redact_uri(uri)}, database {database!r}:")
     print(f"  products: {products} documents")
     print(f"  failures: {sum(reasons.values())} documents {reasons or ''}")
     if sample:

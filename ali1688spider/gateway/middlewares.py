@@ -19,12 +19,12 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
-from .. import cluster
+from .. import cluster, config
 from ..aop.apis import product_api
 from ..aop.classify import Classification, Outcome, classify_response
 from ..aop.errors import TokenError
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
-from ..config import ConfigurationError, GatewayConfig, setting
+from ..config import ConfigurationError, GatewayConfig
 from ..outcomes import fatal_stop, is_stopping
 from .call import META, sign_in_place, unsign_in_place
 from .quota import NoQuota, PacedQuota, QuotaLimiter
@@ -38,26 +38,26 @@ GENERATION = "ali1688_token_generation"  # meta: which token signed the request 
 TOKEN_RETRIES = "ali1688_token_retries"
 
 
-def build_quota(crawler: Crawler, config: GatewayConfig) -> QuotaLimiter:
+def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
     """No quota, this process's quota, or (``ALI1688_SHARED_STATE``) the one all workers share."""
-    if config.qps <= 0:
+    if gateway.qps <= 0:
         return NoQuota()
     if cluster.shared_state(crawler.settings):
         from ..cluster.quota import RedisQuota
 
-        return RedisQuota(cluster.async_redis(crawler.settings), config.app_key, config.qps)
-    return PacedQuota(config.qps)
+        return RedisQuota(cluster.async_redis(crawler.settings), gateway.app_key, gateway.qps)
+    return PacedQuota(gateway.qps)
 
 
-def build_token_store(crawler: Crawler, config: GatewayConfig) -> TokenStore:
+def build_token_store(crawler: Crawler, gateway: GatewayConfig) -> TokenStore:
     """Where the token lives: memory, ``ALI1688_TOKEN_FILE``, or Redis when workers share state."""
     cipher = cluster.cipher_from_settings(crawler.settings)
     if cluster.shared_state(crawler.settings):
         from ..cluster.tokens import RedisTokenStore
 
-        return RedisTokenStore(cluster.sync_redis(crawler.settings), config.app_key or "-", cipher)
-    if config.token_file:
-        return FileTokenStore(config.token_file, cipher)
+        return RedisTokenStore(cluster.sync_redis(crawler.settings), gateway.app_key or "-", cipher)
+    if gateway.token_file:
+        return FileTokenStore(gateway.token_file, cipher)
     return MemoryTokenStore()
 
 
@@ -79,22 +79,22 @@ class GatewayAuthMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GatewayAuthMiddleware:
-        if not crawler.settings.getbool("ALI1688_ENABLED", True):
+        if not config.ENABLED.get(crawler.settings):
             raise NotConfigured
-        config = GatewayConfig.from_settings(crawler.settings)
+        gateway = GatewayConfig.from_settings(crawler.settings)
         setup_error = None
         try:
-            store = build_token_store(crawler, config)
+            store = build_token_store(crawler, gateway)
         except TokenError as exc:  # e.g. ALI1688_SECRET_KEY is not a Fernet key: said at spider open
             store, setup_error = MemoryTokenStore(), exc.message
-        client = TokenClient(config.gateway_url, config.app_key or "-", config.app_secret or "-")
+        client = TokenClient(gateway.gateway_url, gateway.app_key or "-", gateway.app_secret or "-")
         tokens = TokenManager(
-            client, store, refresh_token=config.refresh_token,
-            max_margin=float(setting(crawler.settings, "ALI1688_TOKEN_REFRESH_MARGIN", 300)),
+            client, store, refresh_token=gateway.refresh_token,
+            max_margin=config.TOKEN_REFRESH_MARGIN.get(crawler.settings),
             on_refresh=lambda _: crawler.stats.inc_value("ali1688/token/refresh"),  # type: ignore[union-attr]
         )
-        tokens.adopt(config.access_token)
-        middleware = cls(crawler, config, tokens)
+        tokens.adopt(gateway.access_token)
+        middleware = cls(crawler, gateway, tokens)
         middleware.setup_error = setup_error
         crawler.ali1688_tokens = tokens  # type: ignore[attr-defined]  # for the response middleware
         return middleware
@@ -165,16 +165,16 @@ class GatewayResponseMiddleware:
         self.crawler = crawler
         self.stats = crawler.stats
         settings = crawler.settings
-        self.max_retries = int(setting(settings, "ALI1688_RETRY_TIMES", 6))
-        self.backoff_base = float(setting(settings, "ALI1688_BACKOFF_BASE", 0.5))
-        self.backoff_max = float(setting(settings, "ALI1688_BACKOFF_MAX", 30.0))
-        self.unreachable_after = int(setting(settings, "ALI1688_UNREACHABLE_AFTER", 20))
+        self.max_retries = config.RETRY_TIMES.get(settings)
+        self.backoff_base = config.BACKOFF_BASE.get(settings)
+        self.backoff_max = config.BACKOFF_MAX.get(settings)
+        self.unreachable_after = config.UNREACHABLE_AFTER.get(settings)
         self._errors_in_a_row = 0
         self._replies = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GatewayResponseMiddleware:
-        if not crawler.settings.getbool("ALI1688_ENABLED", True):
+        if not config.ENABLED.get(crawler.settings):
             raise NotConfigured
         return cls(crawler)
 

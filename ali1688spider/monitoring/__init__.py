@@ -4,21 +4,15 @@
 - ``readings``: the arithmetic, read from the crawl's stats (no spidermon import)
 - ``monitors``: the spidermon monitors and the two suites
 - ``actions``: the summary in the log, the webhook alert, the ``ali1688/alert`` stat
-- ``addon``: schedules the periodic suite and checks the thresholds when the crawler starts
+- ``addon``: schedules the periodic suite
+- ``progress``: the progress line while a crawl runs, and its summary when it ends
 
 This module itself stays light: the ``crawl`` command imports it for the exit status.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from scrapy.settings import BaseSettings
-
-from ..config import setting
-from .readings import check_settings
-
-__all__ = ["ALERT_EXIT", "ALERT_STAT", "PERIODIC_ALERT_STAT", "check_settings", "fail_on_alert", "truthy"]
+__all__ = ["ALERT_EXIT", "ALERT_STAT", "PERIODIC_ALERT_STAT"]
 
 #: Failed monitors of the end-of-crawl suite (0 when all passed).
 ALERT_STAT = "ali1688/alert"
@@ -26,14 +20,3 @@ ALERT_STAT = "ali1688/alert"
 PERIODIC_ALERT_STAT = "ali1688/alert/periodic"
 #: ``scrapy crawl``'s exit status when a monitor failed and ``ALI1688_FAIL_ON_ALERT`` is set.
 ALERT_EXIT = 3
-
-
-def truthy(value: Any) -> bool:
-    """``True``/``1``/``"true"``/``"yes"``/``"on"`` (any case) → True; anything else → False."""
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def fail_on_alert(settings: BaseSettings) -> bool:
-    return truthy(setting(settings, "ALI1688_FAIL_ON_ALERT", False))

@@ -21,9 +21,9 @@ from weakref import WeakKeyDictionary
 from spidermon import Action, SkipAction
 from spidermon import settings as spidermon_settings
 
-from ..config import setting
+from .. import config
 from . import ALERT_STAT, PERIODIC_ALERT_STAT
-from .readings import DEFAULT_ALERT_TIMEOUT, Reading, number_setting
+from .readings import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class PostAlert(Action):  # type: ignore[misc]
 
     stage = "close"
 
-    def __init__(self, url: str = "", timeout: float = DEFAULT_ALERT_TIMEOUT) -> None:
+    def __init__(self, url: str = "", timeout: float = config.ALERT_TIMEOUT.default) -> None:
         super().__init__()
         self.url = url
         self.timeout = timeout
@@ -190,13 +190,13 @@ class PostAlert(Action):  # type: ignore[misc]
     @classmethod
     def from_crawler_kwargs(cls, crawler: Any) -> dict[str, Any]:
         return {
-            "url": str(setting(crawler.settings, "ALI1688_ALERT_WEBHOOK", "")).strip(),
-            "timeout": number_setting(crawler.settings, "ALI1688_ALERT_TIMEOUT", DEFAULT_ALERT_TIMEOUT),
+            "url": config.ALERT_WEBHOOK.get(crawler.settings),
+            "timeout": config.ALERT_TIMEOUT.get(crawler.settings),
         }
 
     def run_action(self) -> None:
         if not self.url:
-            raise SkipAction("ALI1688_ALERT_WEBHOOK is not set")
+            raise SkipAction(f"{config.ALERT_WEBHOOK.name} is not set")
         outcomes = monitor_outcomes(self.result)
         self.send(alert_payload(self.data.spider, self.stage, self.data.stats, outcomes), outcomes)
 

@@ -13,7 +13,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from ..config import setting
+from .. import config
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ class CrawlProgress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlProgress:
-        interval = float(setting(crawler.settings, "ALI1688_PROGRESS_INTERVAL", 30.0))
+        interval = config.PROGRESS_INTERVAL.get(crawler.settings)
         if interval <= 0:
             raise NotConfigured
-        return cls(crawler, interval, setting(crawler.settings, "ALI1688_STATS_FILE"))
+        return cls(crawler, interval, config.STATS_FILE.get(crawler.settings) or None)
 
     def _get(self, key: str) -> int:
         return int(self.stats.get_value(key, 0) or 0)  # type: ignore[union-attr]

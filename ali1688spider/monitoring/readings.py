@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
-from scrapy.settings import BaseSettings
-
-from ..config import setting
+from .. import config
 
 #: Failures of gateway calls that went wrong (not the input's fault).
 FAILED_CALL_REASONS = ("gave_up", "download_error", "unknown_error")
@@ -23,47 +21,20 @@ INVALID_REASONS = ("invalid_item", "unreadable_product")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The limits; each a Scrapy setting or the environment variable of the same name."""
+    """The limits (config.py: ``ALI1688_MONITOR_MAX_*``)."""
 
-    max_error_rate: float = 0.05
-    max_throttle_rate: float = 0.02
-    max_token_refreshes_per_hour: float = 12.0
-    max_invalid_rate: float = 0.01
-
-    SETTINGS: ClassVar[dict[str, str]] = {
-        "max_error_rate": "ALI1688_MONITOR_MAX_ERROR_RATE",
-        "max_throttle_rate": "ALI1688_MONITOR_MAX_THROTTLE_RATE",
-        "max_token_refreshes_per_hour": "ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR",
-        "max_invalid_rate": "ALI1688_MONITOR_MAX_INVALID_RATE",
-    }
+    max_error_rate: float
+    max_throttle_rate: float
+    max_token_refreshes_per_hour: float
+    max_invalid_rate: float
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings) -> Thresholds:
-        """Raise ``ValueError`` naming the setting when a value is not a number ≥ 0."""
-        values = {field: number_setting(settings, name, getattr(cls, field)) for field, name in cls.SETTINGS.items()}
-        return cls(**values)
-
-
-DEFAULT_INTERVAL = 600.0
-DEFAULT_ALERT_TIMEOUT = 5.0
-
-
-def check_settings(settings: BaseSettings) -> None:
-    """Raise ``ValueError`` naming the first monitoring setting that is not a number ≥ 0."""
-    Thresholds.from_settings(settings)
-    number_setting(settings, "ALI1688_MONITOR_INTERVAL", DEFAULT_INTERVAL)
-    number_setting(settings, "ALI1688_ALERT_TIMEOUT", DEFAULT_ALERT_TIMEOUT)
-
-
-def number_setting(settings: BaseSettings, name: str, default: float) -> float:
-    raw = setting(settings, name, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0 or value != value:  # NaN
-        raise ValueError(f"{name} must be a number ≥ 0, got {raw!r}")
-    return value
+    def from_settings(cls, settings: config.SettingsLike) -> Thresholds:
+        """Raise :class:`~ali1688spider.config.SettingError` naming a setting that is not a number ≥ 0."""
+        return cls(
+            config.MONITOR_MAX_ERROR_RATE.get(settings), config.MONITOR_MAX_THROTTLE_RATE.get(settings),
+            config.MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR.get(settings), config.MONITOR_MAX_INVALID_RATE.get(settings),
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +98,7 @@ def error_rate(stats: Mapping[str, Any], limit: float) -> Reading:
     rate = _ratio(failed, taken)
     return Reading("error rate", rate <= limit, rate, limit,
                    f"{rate:.1%} ({failed} failed calls of {taken} ids taken), max {limit:.1%}",
-                   Thresholds.SETTINGS["max_error_rate"])
+                   config.MONITOR_MAX_ERROR_RATE.name)
 
 
 def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
@@ -135,7 +106,7 @@ def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
     rate = _ratio(throttled, sent)
     return Reading("throttle rate", rate <= limit, rate, limit,
                    f"{rate:.1%} ({throttled} throttled of {sent} calls sent), max {limit:.1%}",
-                   Thresholds.SETTINGS["max_throttle_rate"])
+                   config.MONITOR_MAX_THROTTLE_RATE.name)
 
 
 def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -> Reading:
@@ -147,7 +118,7 @@ def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -
     over = "" if elapsed >= 3600 else ", counted as 1 h"
     return Reading("token refreshes", rate <= limit, rate, limit,
                    f"{rate:.1f}/h ({refreshes} in {elapsed / 3600:.2f} h{over}), max {limit:g}/h",
-                   Thresholds.SETTINGS["max_token_refreshes_per_hour"])
+                   config.MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR.name)
 
 
 def invalid_rate(stats: Mapping[str, Any], limit: float) -> Reading:
@@ -157,7 +128,7 @@ def invalid_rate(stats: Mapping[str, Any], limit: float) -> Reading:
     rate = _ratio(invalid, received)
     return Reading("invalid products", rate <= limit, rate, limit,
                    f"{rate:.1%} ({invalid} unreadable or invalid of {received} products returned), max {limit:.1%}",
-                   Thresholds.SETTINGS["max_invalid_rate"])
+                   config.MONITOR_MAX_INVALID_RATE.name)
 
 
 def accounting(stats: Mapping[str, Any]) -> Reading:

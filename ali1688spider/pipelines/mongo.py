@@ -15,8 +15,8 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from .. import config
 from ..aop.product import Product
-from ..config import setting
 from ..outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from ..store.mongo import MongoStore, StorageError, encodable, product_document
 
@@ -44,17 +44,17 @@ class MongoPipeline:
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         self._down_since: float | None = None
-        self.retry_seconds = float(setting(crawler.settings, "MONGO_RETRY_SECONDS", 60))
+        self.retry_seconds = config.MONGO_RETRY_SECONDS.get(crawler.settings)
         crawler.signals.connect(self.on_failure, signal=failure_recorded)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoPipeline:
         settings = crawler.settings
-        if not settings.getbool("MONGO_ENABLED", True):
+        if not config.MONGO_ENABLED.get(settings):
             raise NotConfigured
-        return cls(crawler, MongoStore.from_settings(settings), int(setting(settings, "MONGO_BATCH_SIZE", 100)),
-                   float(setting(settings, "MONGO_FLUSH_SECONDS", 2.0)))
+        return cls(crawler, MongoStore.from_settings(settings), config.MONGO_BATCH_SIZE.get(settings),
+                   config.MONGO_FLUSH_SECONDS.get(settings))
 
     async def open_spider(self) -> None:
         assert self.store is not None
@@ -174,7 +174,7 @@ class MongoPipeline:
 
     def _save_unwritten(self, products: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
         """Keep what MongoDB could not take: one JSON document per line, to load later."""
-        folder = Path(str(setting(self.crawler.settings, "ALI1688_UNSAVED_DIR", "unsaved")))
+        folder = Path(config.UNSAVED_DIR.get(self.crawler.settings))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"unsaved-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.jsonl"
         with path.open("a", encoding="utf-8") as handle:

@@ -4,14 +4,12 @@ when the report cannot be made (MongoDB unreachable, an empty database, an unkno
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ..config import MONGO_DATABASE, MONGO_URI
 from .data import ReportError, connect, load, parse_window
 
-DEFAULT_URI = "mongodb://127.0.0.1:27017"
-DEFAULT_DATABASE = "ali1688"
 DESCRIPTION = ("Write a self-contained HTML report of the crawled catalogue: run and catalogue totals, failures by "
                "reason, the products whose prices moved most, and two charts.")
 
@@ -35,10 +33,10 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mongo-uri", default=os.environ.get("MONGO_URI") or DEFAULT_URI,
-                        help=f"MongoDB URI (default: $MONGO_URI or {DEFAULT_URI})")  # never print a password
-    parser.add_argument("--database", default=os.environ.get("MONGO_DATABASE") or DEFAULT_DATABASE,
-                        help=f"database name (default: $MONGO_DATABASE or {DEFAULT_DATABASE})")
+    parser.add_argument("--mongo-uri", default=MONGO_URI.get(),  # the help never prints it: a password
+                        help=f"MongoDB URI (default: ${MONGO_URI.name} or {MONGO_URI.default})")
+    parser.add_argument("--database", default=MONGO_DATABASE.get(),
+                        help=f"database name (default: ${MONGO_DATABASE.name} or {MONGO_DATABASE.default})")
     parser.add_argument("--since", default="7d", type=_window, metavar="WINDOW",
                         help="time window: 30m, 24h, 7d, 2w or all (default: %(default)s)")
     parser.add_argument("--product", default=None, metavar="ID",

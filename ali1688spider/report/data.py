@@ -8,29 +8,21 @@ changes in ``product_history``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from ..store.mongo import redact_uri
+from ..config import parse_duration, redact_uri
+from ..store.documents import FAILURES, HISTORY, PRODUCTS, RUNS, short_error, tier_prices
 
-PRODUCTS = "products"
-FAILURES = "failures"
-HISTORY = "product_history"
-RUNS = "runs"
 PRICE_TIERS = "price_tiers"
 RECENT_RUNS = 10
-
-_WINDOW = re.compile(r"^\s*(\d+)\s*([wdhm])\s*$", re.IGNORECASE)
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
 class ReportError(Exception):
@@ -38,13 +30,17 @@ class ReportError(Exception):
 
 
 def parse_window(text: str) -> timedelta | None:
-    """``7d``, ``24h``, ``30m``, ``2w`` → a timedelta; ``all`` → None (no window)."""
+    """``all`` → None (no window); else a duration (``7d``, ``24h``, ``30m``, ``2w``; config.py's grammar)
+    that is not zero."""
     if text.strip().lower() == "all":
         return None
-    match = _WINDOW.match(text)
-    if not match or int(match.group(1)) == 0:
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
         raise ValueError(f"not a time window: {text!r} (use e.g. 7d, 24h, 30m, 2w or all)")
-    return timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+    return timedelta(seconds=seconds)
 
 
 def connect(uri: str, database: str, *, timeout: float = 5.0) -> Database[dict[str, Any]]:
@@ -61,36 +57,9 @@ def connect(uri: str, database: str, *, timeout: float = 5.0) -> Database[dict[s
     return client.get_database(database)
 
 
-def short_error(exc: BaseException) -> str:
-    text = " ".join(str(exc).split(", Timeout:")[0].split())
-    return text if len(text) < 300 else text[:297] + "..."
-
-
-def to_decimal(value: Any) -> Decimal | None:
-    """A stored price as a Decimal (``Decimal128``, Decimal, int or numeric string), else None."""
-    if isinstance(value, Decimal128):
-        return value.to_decimal()
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return None
-    return None  # floats are not money here; None and anything else neither
-
-
 def tiers_of(value: Any) -> dict[int, Decimal]:
     """``[{min_quantity, price}, …]`` → ``{min_quantity: price}`` (tiers without a price left out)."""
-    tiers: dict[int, Decimal] = {}
-    for tier in value if isinstance(value, list) else []:
-        if not isinstance(tier, Mapping):
-            continue
-        quantity, price = tier.get("min_quantity"), to_decimal(tier.get("price"))
-        if isinstance(quantity, int) and not isinstance(quantity, bool) and price is not None and price.is_finite():
-            tiers[quantity] = price
+    tiers = {quantity: price for quantity, price in tier_prices(value) if price is not None and price.is_finite()}
     return dict(sorted(tiers.items()))
 
 

@@ -23,7 +23,7 @@ import scrapy
 from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
-from ..config import GatewayConfig, parse_age
+from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
 from ..outcomes import MAX_KEY, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
@@ -82,7 +82,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
             raise ValueError(f"ids_file {ids_file!r} does not exist")
         self.ids = ids
         self.ids_file = ids_file
-        self.older_than = parse_age(refresh_older_than) if refresh_older_than else None
+        self.older_than = parse_duration(refresh_older_than) if refresh_older_than else None
         self.api: ApiSpec = product_api(api)
         self.api_options: dict[str, Any] = {"country": country} if self.api.key == "crossborder" else {}
 

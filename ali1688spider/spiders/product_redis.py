@@ -23,16 +23,16 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy_redis.spiders import RedisSpider
 
+from .. import config
 from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
-from ..config import GatewayConfig, setting
+from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
 from ..outcomes import MAX_KEY, FailureRecord, documents_stored, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
-from ..store.mongo import redact_uri
 from .callbacks import ProductCallbacks, wait_for_room
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
 
 class ProductRedisSpider(ProductCallbacks, RedisSpider):
     name = "product_redis"
-    custom_settings: ClassVar[dict[str, Any]] = {"ALI1688_SHARED_STATE": True}
+    custom_settings: ClassVar[dict[str, Any]] = {config.SHARED_STATE.name: True}
 
     def __init__(self, api: str = "product.get", country: str = "en", *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,10 +58,9 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         spider: ProductRedisSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.queue = LeaseQueue(async_redis(settings), spider.redis_key,
-                                  float(setting(settings, "ALI1688_LEASE_SECONDS", 60)),
-                                  int(setting(settings, "ALI1688_QUEUE_MAX_RECLAIMS", 3)))
-        spider.poll_seconds = float(setting(settings, "ALI1688_QUEUE_POLL_SECONDS", 1.0))
-        spider.max_idle_time = int(setting(settings, "MAX_IDLE_TIME_BEFORE_CLOSE", 0))  # also from the environment
+                                  config.LEASE_SECONDS.get(settings), config.QUEUE_MAX_RECLAIMS.get(settings))
+        spider.poll_seconds = config.QUEUE_POLL_SECONDS.get(settings)
+        spider.max_idle_time = config.MAX_IDLE_TIME_BEFORE_CLOSE.get(settings)  # also from the environment
         spider.freshness = FreshnessFilter.from_crawler(crawler)
         crawler.signals.connect(spider.on_stored, signal=documents_stored)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)

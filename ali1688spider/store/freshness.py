@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..config import parse_age, setting
+from .. import config
 from .mongo import MongoStore
 
 
@@ -19,7 +19,7 @@ class FreshnessFilter:
     @classmethod
     def from_crawler(cls, crawler: Any) -> FreshnessFilter | None:
         """None when ``ALI1688_FRESH_FOR`` is 0 (the default): every id is fetched."""
-        fresh_for = parse_age(setting(crawler.settings, "ALI1688_FRESH_FOR", 0))
+        fresh_for = config.FRESH_FOR.get(crawler.settings)
         return cls(MongoStore.from_settings(crawler.settings), fresh_for) if fresh_for > 0 else None
 
     async def fresh(self, keys: list[str]) -> set[str]:

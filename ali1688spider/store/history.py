@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import Decimal128
+from .documents import tier_prices, to_decimal
 
 SCALARS = ("subject", "status", "stock")
 #: The projection that reads the tracked fields of a stored product.
@@ -21,15 +21,12 @@ PROJECTION = {"subject": 1, "status": 1, "stock": 1, "price_tiers": 1, "skus.sku
 
 
 def _money(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, Decimal128):
-        value = value.to_decimal()
-    return Decimal(value).normalize() if not isinstance(value, Decimal) else value.normalize()
+    price = to_decimal(value)
+    return price.normalize() if price is not None else None
 
 
 def _tiers(doc: dict[str, Any]) -> list[tuple[int, Decimal | None]]:
-    return [(int(tier["min_quantity"]), _money(tier.get("price"))) for tier in doc.get("price_tiers") or []]
+    return [(quantity, _money(price)) for quantity, price in tier_prices(doc.get("price_tiers"))]
 
 
 def _skus(doc: dict[str, Any]) -> dict[str, tuple[Decimal | None, int | None]]:

@@ -21,14 +21,12 @@ from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from .. import config
+from ..config import redact_uri
 from . import history
+from .documents import FAILURES, HISTORY, PRODUCTS, RUNS, short_error
 
-PRODUCTS = "products"
-FAILURES = "failures"
-HISTORY = "product_history"
-DEFAULT_URI = "mongodb://127.0.0.1:27017"
 DUPLICATE_KEY = 11000
-RUNS = "runs"
 
 
 class _DecimalEncoder(TypeEncoder):
@@ -53,16 +51,6 @@ class StorageError(Exception):
     """MongoDB cannot be reached or refused a write; the message says which server."""
 
 
-def redact_uri(uri: str) -> str:
-    """The URI without its password, fit for a log line."""
-    if "@" not in uri:
-        return uri
-    scheme, _, rest = uri.partition("://")
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
-
-
 class MongoStore:
     def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000) -> None:
         self.uri = uri
@@ -80,13 +68,9 @@ class MongoStore:
 
     @classmethod
     def from_settings(cls, settings: Any) -> MongoStore:
-        """``MONGO_URI`` (default ``mongodb://127.0.0.1:27017``), ``MONGO_DATABASE`` (``ali1688``),
-        ``MONGO_TIMEOUT_MS``: Scrapy settings or environment variables."""
-        from ..config import setting
-
-        uri = str(setting(settings, "MONGO_URI", DEFAULT_URI))
-        database = str(setting(settings, "MONGO_DATABASE", "ali1688"))
-        return cls(uri, database, timeout_ms=int(setting(settings, "MONGO_TIMEOUT_MS", 5000)))
+        """``MONGO_URI``, ``MONGO_DATABASE``, ``MONGO_TIMEOUT_MS`` (config.py)."""
+        return cls(config.MONGO_URI.get(settings), config.MONGO_DATABASE.get(settings),
+                   timeout_ms=config.MONGO_TIMEOUT_MS.get(settings))
 
     @property
     def where(self) -> str:
@@ -105,7 +89,7 @@ class MongoStore:
             self.history.create_index([("product_id", ASCENDING), ("at", ASCENDING)])
             self.history.create_index([("at", ASCENDING)])
         except PyMongoError as exc:
-            raise StorageError(f"MongoDB at {redact_uri(self.uri)} cannot be reached: {_short(exc)}") from None
+            raise StorageError(f"MongoDB at {redact_uri(self.uri)} cannot be reached: {short_error(exc)}") from None
 
     def write(self, products: Iterable[dict[str, Any]], failures: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Upsert product and failure documents in bulk; returns how many of each were written.
@@ -133,7 +117,7 @@ class MongoStore:
             if failure_ops:
                 self.failures.bulk_write(failure_ops, ordered=False)
         except PyMongoError as exc:
-            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {_short(exc)}") from None
+            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
         self.history_written += len(history_docs)
         return len(product_ops), len(failure_ops)
 
@@ -202,15 +186,10 @@ class MongoStore:
         try:
             self.runs.insert_one(run)
         except PyMongoError as exc:
-            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {_short(exc)}") from None
+            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
 
     def close(self) -> None:
         self._client.close()
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).split(", Timeout:")[0]
-    return text if len(text) < 300 else text[:297] + "..."
 
 
 def product_document(product: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
