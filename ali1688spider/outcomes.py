@@ -12,7 +12,10 @@ import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
+
+from . import stat_keys
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +24,23 @@ failure_recorded = object()
 #: Sent with ``keys=[...]`` (product ids and failure keys) once their documents are stored.
 documents_stored = object()
 
-FATAL_STAT = "ali1688/fatal"
-FATAL_REASON = "ali1688_fatal"
+FATAL_REASON = "ali1688_fatal"  # the spider's close reason after a fatal stop
 MAX_KEY = 1000  # an input that is not an id is recorded under its first 1,000 characters
+
+
+class FailureReason(StrEnum):
+    """Why an input did not become a product: the ``reason`` of a ``failures`` document and the
+    last part of its ``ali1688/failed/…`` stat."""
+
+    INVALID_REFERENCE = "invalid_reference"  # the input is no offer id or offer URL: never sent
+    BUSINESS_FAILURE = "business_failure"  # the API answered that it has no such offer (or said no)
+    GAVE_UP = "gave_up"  # throttled or failing until the retries ran out
+    DOWNLOAD_ERROR = "download_error"  # the call could not be made (a connection error after retries)
+    UNKNOWN_ERROR = "unknown_error"  # a gateway error code the classifier does not know
+    UNREADABLE_PRODUCT = "unreadable_product"  # a reply of a shape the normaliser cannot read
+    INVALID_ITEM = "invalid_item"  # a product that failed validation
+    UNSTORABLE_PRODUCT = "unstorable_product"  # a product MongoDB cannot hold
+    WORKER_LOST = "worker_lost"  # a queue entry whose workers kept dying
 
 
 @dataclass
@@ -31,7 +48,7 @@ class FailureRecord:
     """One input that could not become a product."""
 
     key: str  # the offer id, or the raw input text for a reference that is not an id
-    reason: str  # invalid_reference | business_failure | gave_up | invalid_item | download_error | …
+    reason: FailureReason
     message: str = ""
     error_code: str | None = None
     offer_id: str | None = None
@@ -43,12 +60,13 @@ class FailureRecord:
     def to_document(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["_id"] = doc.pop("key")
+        doc["reason"] = str(self.reason)
         return doc
 
 
 def record_failure(crawler: Any, failure: FailureRecord) -> None:
     """Count the failure, log it in one line and hand it to every sink."""
-    crawler.stats.inc_value(f"ali1688/failed/{failure.reason}")
+    crawler.stats.inc_value(stat_keys.failed(failure.reason))
     code = f" [{failure.error_code}]" if failure.error_code else ""
     logger.warning("failed %s: %s%s %s", failure.key, failure.reason, code, failure.message)
     crawler.signals.send_catch_log(signal=failure_recorded, failure=failure)
@@ -60,15 +78,19 @@ def fatal_stop(crawler: Any, code: str, message: str) -> None:
     The first call wins; the ``crawl`` command turns the stop into a non-zero exit status.
     """
     stats = crawler.stats
-    if stats.get_value(FATAL_STAT):
+    if stats.get_value(stat_keys.FATAL):
         return
-    stats.set_value(FATAL_STAT, code)
+    stats.set_value(stat_keys.FATAL, code)
     logger.error("stopping the crawl: %s", message)
     engine = crawler.engine
     if engine is not None and engine.spider is not None:
-        # keep a reference: the event loop holds tasks only weakly
-        crawler.ali1688_stop_task = asyncio.ensure_future(engine.close_spider_async(reason=FATAL_REASON))
+        task = asyncio.ensure_future(engine.close_spider_async(reason=FATAL_REASON))
+        _closing.add(task)  # the event loop holds tasks only weakly
+        task.add_done_callback(_closing.discard)
 
 
 def is_stopping(crawler: Any) -> bool:
-    return bool(crawler.stats.get_value(FATAL_STAT))
+    return bool(crawler.stats.get_value(stat_keys.FATAL))
+
+
+_closing: set[asyncio.Task[Any]] = set()

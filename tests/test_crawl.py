@@ -16,6 +16,7 @@ from scrapy.spiderloader import get_spider_loader
 from ali1688spider import settings as project_settings
 from ali1688spider.aop import TokenClient
 from ali1688spider.demo.services import free_port, gateway_emulator
+from ali1688spider.gateway.middlewares import GatewayAuthMiddleware
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.spiders import SpiderLoader
 from ali1688spider.spiders.product import ProductSpider
@@ -273,7 +274,7 @@ async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, datab
     cache = tmp_path / "httpcache"
     settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(cache))
     crawler = await run_crawl(settings, ids=",".join(ids))
-    token = crawler.ali1688_tokens.token.access_token
+    token = crawler.get_downloader_middleware(GatewayAuthMiddleware).tokens.token.access_token
     stored = b"".join(path.read_bytes() for path in cache.rglob("*") if path.is_file())
     assert stored and b"productID" in stored
     for secret in (token.encode(), b"_aop_signature", b"access_token", DEMO_APP_SECRET.encode()):

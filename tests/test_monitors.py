@@ -19,7 +19,8 @@ from scrapy.settings import Settings
 
 from ali1688spider import config
 from ali1688spider.demo.services import free_port, gateway_emulator
-from ali1688spider.monitoring import ALERT_STAT, PERIODIC_ALERT_STAT, readings
+from ali1688spider.gateway.middlewares import GatewayAuthMiddleware
+from ali1688spider.monitoring import readings
 from ali1688spider.monitoring.actions import key_stats, post_json
 from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
@@ -115,7 +116,7 @@ async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, cap
     crawler = await run_crawl(settings, ids=",".join([*ids, ids[0], "not-an-id", *missing]))
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
-    assert stats[ALERT_STAT] == 0
+    assert stats["ali1688/alert"] == 0
     (summary,) = summaries(caplog)
     text = summary.getMessage()
     assert summary.levelno == logging.INFO
@@ -141,7 +142,7 @@ async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, data
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert stats["ali1688/failed/unknown_error"] == 6
-    assert stats[ALERT_STAT] == 1
+    assert stats["ali1688/alert"] == 1
 
     (summary,) = summaries(caplog)
     text = summary.getMessage()
@@ -169,7 +170,7 @@ async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, data
     assert alert["stats"]["ali1688/input/read"] == 25
     assert alert["stats"]["ali1688/error/gw.SomethingNew"] == 6
     assert db.failures.count_documents({"reason": "unknown_error"}) == 6
-    assert_no_secret(post["raw"], crawler.ali1688_tokens.token.access_token)
+    assert_no_secret(post["raw"], crawler.get_downloader_middleware(GatewayAuthMiddleware).tokens.token.access_token)
     log = "\n".join(r.getMessage() for r in caplog.records)
     assert f"alert sent to webhook http://127.0.0.1:{webhook.server.server_address[1]}\n" in log + "\n"
     assert WEBHOOK_TOKEN not in log
@@ -187,7 +188,7 @@ async def test_a_webhook_that_fails_is_logged_once_and_the_crawl_ends_normally(
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert stats["ali1688/products"] == 10 == db.products.count_documents({})
-    assert stats[ALERT_STAT] == 1
+    assert stats["ali1688/alert"] == 1
     (line,) = [line for line in summaries(caplog)[0].getMessage().splitlines() if "Token refreshes" in line]
     assert line.split()[0] == "FAIL" and line.endswith("1.0/h (1 in 0.00 h, counted as 1 h), max 0/h"
                                                        " [ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR]")
@@ -209,7 +210,7 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     stats = crawler.stats.get_stats()
     periodic = summaries(caplog, "so far (periodic check)")
     assert len(periodic) >= 3
-    assert stats[PERIODIC_ALERT_STAT] == len(periodic)
+    assert stats["ali1688/alert/periodic"] == len(periodic)
     for record in periodic:
         text = record.getMessage()
         assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 4 FAILED"

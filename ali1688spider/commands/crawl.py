@@ -16,9 +16,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from .. import config
-from ..monitoring import ALERT_EXIT, ALERT_STAT
-from ..outcomes import FATAL_STAT
+from .. import config, stat_keys
+from ..monitoring import ALERT_EXIT
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +51,10 @@ class Command(ScrapyCrawl):
             stats = crawler.stats
         except RuntimeError:  # the crawl never started (Scrapy 2.19 raises rather than give None)
             return
-        if stats.get_value(FATAL_STAT):
+        if stats.get_value(stat_keys.FATAL):
             self.exitcode = FATAL_EXIT
             return
-        failed = stats.get_value(ALERT_STAT) or 0
+        failed = stats.get_value(stat_keys.ALERT) or 0
         if failed and config.FAIL_ON_ALERT.get(crawler.settings):
             logger.error("exit status %d: %d monitor(s) failed and ALI1688_FAIL_ON_ALERT is set", ALERT_EXIT, failed)
             self.exitcode = ALERT_EXIT

@@ -21,7 +21,14 @@ from scrapy.utils.request import RequestFingerprinter
 from ..aop.apis import ApiSpec
 from ..aop.signing import AUTH_PARAMS, SIGNATURE_PARAM, TIMESTAMP_PARAM, TOKEN_PARAM, encode_params, sign_encoded
 
+#: ``request.meta`` keys of a gateway call. ``META`` holds the call itself (api, offer id, input
+#: text, the unsigned parameters); the others are set on the way by the middlewares.
 META = "ali1688"
+RESULT = "ali1688_result"  # the Classification of the final reply (set for the spider's callback)
+NOT_BEFORE = "ali1688_not_before"  # epoch seconds before which a retry must not be sent
+GENERATION = "ali1688_token_generation"  # which token signed the request (a count, never the token)
+TOKEN_RETRIES = "ali1688_token_retries"  # how often this call was retried after a token error
+
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
 
 
@@ -58,6 +65,11 @@ def unsign_in_place(request: Request) -> None:
     call = request.meta.get(META)
     if call is not None:
         request._set_body(urlencode(call["params"]))
+
+
+def attempts_of(request: Request) -> int:
+    """How many times this call was sent (1 + retries)."""
+    return int(request.meta.get("retry_times", 0)) + 1
 
 
 class AopRequestFingerprinter:

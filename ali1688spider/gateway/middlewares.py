@@ -19,24 +19,18 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
-from .. import cluster, config
+from .. import cluster, config, stat_keys
 from ..aop.apis import product_api
 from ..aop.classify import Classification, Outcome, classify_response
 from ..aop.errors import TokenError
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig
 from ..outcomes import fatal_stop, is_stopping
-from .call import META, sign_in_place, unsign_in_place
+from .call import GENERATION, META, NOT_BEFORE, RESULT, TOKEN_RETRIES, sign_in_place, unsign_in_place
 from .quota import NoQuota, PacedQuota, QuotaLimiter
 from .tokens import TokenManager
 
 logger = logging.getLogger(__name__)
-
-RESULT = "ali1688_result"  # meta: the Classification of the final reply
-NOT_BEFORE = "ali1688_not_before"  # meta: epoch seconds before which a retry must not be sent
-GENERATION = "ali1688_token_generation"  # meta: which token signed the request (not the token)
-TOKEN_RETRIES = "ali1688_token_retries"
-
 
 def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
     """No quota, this process's quota, or (``ALI1688_SHARED_STATE``) the one all workers share."""
@@ -91,12 +85,11 @@ class GatewayAuthMiddleware:
         tokens = TokenManager(
             client, store, refresh_token=gateway.refresh_token,
             max_margin=config.TOKEN_REFRESH_MARGIN.get(crawler.settings),
-            on_refresh=lambda _: crawler.stats.inc_value("ali1688/token/refresh"),  # type: ignore[union-attr]
+            on_refresh=lambda _: crawler.stats.inc_value(stat_keys.TOKEN_REFRESH),  # type: ignore[union-attr]
         )
         tokens.adopt(gateway.access_token)
         middleware = cls(crawler, gateway, tokens)
         middleware.setup_error = setup_error
-        crawler.ali1688_tokens = tokens  # type: ignore[attr-defined]  # for the response middleware
         return middleware
 
     async def spider_opened(self, spider: Spider) -> None:
@@ -131,16 +124,16 @@ class GatewayAuthMiddleware:
         token = await self.tokens.get()  # a refresh happens before the permit, not after it
         waited = await self.quota.acquire()
         if waited:
-            self.stats.inc_value("ali1688/quota/waited_ms", int(waited * 1000))
+            self.stats.inc_value(stat_keys.QUOTA_WAITED_MS, int(waited * 1000))
         token = await self.tokens.get()  # the current one: it may have been refreshed while we waited
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
             raise IgnoreRequest("the crawl is stopping")
         request.meta[GENERATION] = self.tokens.refreshes
         sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
-        self.stats.inc_value("ali1688/request/sent")
+        self.stats.inc_value(stat_keys.REQUEST_SENT)
         now = time.time()
-        self.stats.min_value("ali1688/request/first_at", now)
-        self.stats.max_value("ali1688/request/last_at", now)
+        self.stats.min_value(stat_keys.REQUEST_FIRST_AT, now)
+        self.stats.max_value(stat_keys.REQUEST_LAST_AT, now)
         return None
 
     def process_response(self, request: Request, response: Response) -> Response:
@@ -185,9 +178,9 @@ class GatewayResponseMiddleware:
         self._replies += 1
         self._errors_in_a_row = 0
         result = classify_response(response.status, response.body, product_api(call["api"]))
-        self.stats.inc_value(f"ali1688/response/{result.outcome.value}")
+        self.stats.inc_value(stat_keys.response(result.outcome.value))
         if result.error_code:
-            self.stats.inc_value(f"ali1688/error/{result.error_code}")
+            self.stats.inc_value(stat_keys.error(result.error_code))
         outcome = result.outcome
         if outcome is Outcome.FATAL:
             fatal_stop(self.crawler, result.error_code or "fatal",
@@ -216,11 +209,11 @@ class GatewayResponseMiddleware:
                 raise IgnoreRequest("no access token")
             return self._retry(request, f"token/{exception.code}", Outcome.TRANSIENT)
         if cluster.is_redis_error(exception):  # the shared quota or token store, not the gateway
-            self.stats.inc_value("ali1688/error/redis")
+            self.stats.inc_value(stat_keys.error("redis"))
             return self._retry(request, "redis", Outcome.TRANSIENT)
         self._errors_in_a_row += 1
         name = type(exception).__name__
-        self.stats.inc_value(f"ali1688/error/{name}")
+        self.stats.inc_value(stat_keys.error(name))
         if self._replies == 0 and self._errors_in_a_row >= self.unreachable_after:
             fatal_stop(self.crawler, "gateway_unreachable",
                        f"the gateway at {request.url.split('/openapi')[0]} does not answer "
@@ -232,7 +225,7 @@ class GatewayResponseMiddleware:
         tried = request.meta.get(TOKEN_RETRIES, 0)
         if tried >= 1:
             return None  # refreshed once already for this call: give up on it
-        tokens: TokenManager = self.crawler.ali1688_tokens  # type: ignore[attr-defined]
+        tokens = self._tokens()
         seen = request.meta.get(GENERATION)
         try:
             if seen == tokens.refreshes:  # nobody refreshed since this call was signed
@@ -244,17 +237,23 @@ class GatewayResponseMiddleware:
             return self._retry(request, f"token/{exc.code}", Outcome.TRANSIENT)
         retry = get_retry_request(
             request, spider=self.crawler.spider, reason="token", max_retry_times=self.max_retries + 1,
-            stats_base_key="ali1688/retry",
+            stats_base_key=stat_keys.RETRY_BASE,
         )
         if retry is not None:
             retry.meta[TOKEN_RETRIES] = tried + 1
             retry.meta.pop(NOT_BEFORE, None)
         return retry
 
+    def _tokens(self) -> TokenManager:
+        """The crawl's token manager: the auth middleware's (the one that signed the call)."""
+        auth = self.crawler.get_downloader_middleware(GatewayAuthMiddleware)
+        assert auth is not None, "GatewayResponseMiddleware needs GatewayAuthMiddleware"
+        return auth.tokens
+
     def _retry(self, request: Request, reason: str, outcome: Outcome) -> Request | None:
         retry = get_retry_request(
             request, spider=self.crawler.spider, reason=reason, max_retry_times=self.max_retries,
-            stats_base_key="ali1688/retry",
+            stats_base_key=stat_keys.RETRY_BASE,
         )
         if retry is not None:
             attempt = retry.meta["retry_times"]
@@ -263,7 +262,3 @@ class GatewayResponseMiddleware:
             retry.meta[NOT_BEFORE] = time.time() + delay
         return retry
 
-
-def attempts_of(request: Request) -> int:
-    """How many times this call was sent (1 + retries)."""
-    return int(request.meta.get("retry_times", 0)) + 1

@@ -12,11 +12,7 @@ This module itself stays light: the ``crawl`` command imports it for the exit st
 
 from __future__ import annotations
 
-__all__ = ["ALERT_EXIT", "ALERT_STAT", "PERIODIC_ALERT_STAT"]
+__all__ = ["ALERT_EXIT"]
 
-#: Failed monitors of the end-of-crawl suite (0 when all passed).
-ALERT_STAT = "ali1688/alert"
-#: Periodic runs in which a monitor failed.
-PERIODIC_ALERT_STAT = "ali1688/alert/periodic"
 #: ``scrapy crawl``'s exit status when a monitor failed and ``ALI1688_FAIL_ON_ALERT`` is set.
 ALERT_EXIT = 3

@@ -21,8 +21,7 @@ from weakref import WeakKeyDictionary
 from spidermon import Action, SkipAction
 from spidermon import settings as spidermon_settings
 
-from .. import config
-from . import ALERT_STAT, PERIODIC_ALERT_STAT
+from .. import config, stat_keys
 from .readings import Reading
 
 logger = logging.getLogger(__name__)
@@ -30,11 +29,11 @@ logger = logging.getLogger(__name__)
 STAGE_TITLES = {"close": "at the end of the crawl", "periodic": "so far (periodic check)"}
 #: Stats sent with an alert, besides every ``ali1688/failed/…``, ``ali1688/response/…``, ``ali1688/error/…``.
 KEY_STATS = (
-    "ali1688/input/total", "ali1688/input/read", "ali1688/queue/taken", "ali1688/products", "ali1688/fresh",
-    "ali1688/input/duplicate", "dupefilter/filtered", "ali1688/request/sent", "ali1688/retry/count",
-    "ali1688/token/refresh", "item_scraped_count", "elapsed_time_seconds",
+    stat_keys.INPUT_TOTAL, stat_keys.INPUT_READ, stat_keys.QUEUE_TAKEN, stat_keys.PRODUCTS, stat_keys.FRESH,
+    stat_keys.INPUT_DUPLICATE, "dupefilter/filtered", stat_keys.REQUEST_SENT, stat_keys.RETRY_COUNT,
+    stat_keys.TOKEN_REFRESH, "item_scraped_count", "elapsed_time_seconds",
 )
-KEY_STAT_PREFIXES = ("ali1688/failed/", "ali1688/response/", "ali1688/error/")
+KEY_STAT_PREFIXES = (stat_keys.FAILED_PREFIX, stat_keys.RESPONSE_PREFIX, stat_keys.ERROR_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def key_stats(stats: Any) -> dict[str, int | float]:
 
 
 def alert_payload(spider: Any, stage: str, stats: Any, outcomes: list[MonitorOutcome]) -> dict[str, Any]:
-    fatal = stats.get("ali1688/fatal")
+    fatal = stats.get(stat_keys.FATAL)
     return {
         "spider": getattr(spider, "name", None),
         "job": getattr(spider, "_job", None),  # scrapyd's job id
@@ -148,7 +147,7 @@ class RecordAlert(Action):  # type: ignore[misc]
 
     def run_action(self) -> None:
         failed = len(self.result.monitors_failed_results)
-        self.data.crawler.stats.set_value(ALERT_STAT, failed)
+        self.data.crawler.stats.set_value(stat_keys.ALERT, failed)
 
 
 class PeriodicRecordAlert(Action):  # type: ignore[misc]
@@ -157,7 +156,7 @@ class PeriodicRecordAlert(Action):  # type: ignore[misc]
     def run_action(self) -> None:
         crawler = self.data.crawler
         if self.result.monitors_failed_results:
-            crawler.stats.inc_value(PERIODIC_ALERT_STAT)
+            crawler.stats.inc_value(stat_keys.ALERT_PERIODIC)
         else:
             _periodic_alerted.pop(crawler, None)  # recovered: alert again next time something fails
 

@@ -13,7 +13,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from .. import config
+from .. import config, stat_keys
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,12 @@ class CrawlProgress:
 
     def counts(self) -> dict[str, Any]:
         stats = self.stats.get_stats()  # type: ignore[union-attr]
-        failed = {key.rsplit("/", 1)[1]: value for key, value in stats.items() if key.startswith("ali1688/failed/")}
+        failed = stat_keys.failures_by_reason(stats)
         return {
-            "fetched": self._get("ali1688/products"),
+            "fetched": self._get(stat_keys.PRODUCTS),
             "failed": failed,
             "duplicates": self._get("dupefilter/filtered"),
-            "total": self._get("ali1688/input/total"),
+            "total": self._get(stat_keys.INPUT_TOTAL),
         }
 
     def spider_opened(self) -> None:
@@ -93,11 +93,11 @@ class CrawlProgress:
         failed = ", ".join(f"{k} {v}" for k, v in sorted(counts["failed"].items())) or "none"
         summary = {
             "fetched": counts["fetched"], "failed": sum(counts["failed"].values()), "failed_by_reason": failed,
-            "duplicates": counts["duplicates"], "retried": self._get("ali1688/retry/count"),
-            "token_refreshes": self._get("ali1688/token/refresh"), "elapsed": _duration(elapsed),
+            "duplicates": counts["duplicates"], "retried": self._get(stat_keys.RETRY_COUNT),
+            "token_refreshes": self._get(stat_keys.TOKEN_REFRESH), "elapsed": _duration(elapsed),
             "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
         }
-        self.stats.set_value("ali1688/elapsed_seconds", round(elapsed, 3))  # type: ignore[union-attr]
+        self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
         logger.info(
             "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "

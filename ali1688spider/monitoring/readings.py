@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import config
+from .. import config, stat_keys
+from ..aop.classify import Outcome
+from ..outcomes import FailureReason
+from ..stat_keys import count
 
 #: Failures of gateway calls that went wrong (not the input's fault).
-FAILED_CALL_REASONS = ("gave_up", "download_error", "unknown_error")
+FAILED_CALL_REASONS = (FailureReason.GAVE_UP, FailureReason.DOWNLOAD_ERROR, FailureReason.UNKNOWN_ERROR)
 #: Products the API returned that we could not read or that failed validation.
-INVALID_REASONS = ("invalid_item", "unreadable_product")
+INVALID_REASONS = (FailureReason.INVALID_ITEM, FailureReason.UNREADABLE_PRODUCT)
 
 
 @dataclass(frozen=True)
@@ -53,28 +56,23 @@ class Reading:
         return {"check": self.check, "ok": self.ok, "value": self.value, "limit": self.limit, "text": self.text}
 
 
-def count(stats: Mapping[str, Any], key: str) -> int:
-    value = stats.get(key)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
-
-
 def failures(stats: Mapping[str, Any], reasons: tuple[str, ...] | None = None) -> int:
     """``ali1688/failed/<reason>`` summed over ``reasons`` (all reasons when None)."""
     if reasons is None:
-        return sum(count(stats, key) for key in stats if key.startswith("ali1688/failed/"))
-    return sum(count(stats, f"ali1688/failed/{reason}") for reason in reasons)
+        return sum(stat_keys.failures_by_reason(stats).values())
+    return sum(count(stats, stat_keys.failed(reason)) for reason in reasons)
 
 
 def ids_taken(stats: Mapping[str, Any]) -> int:
     """Entries taken from the Redis queue (product_redis), else inputs read (product)."""
-    if "ali1688/queue/taken" in stats:
-        return count(stats, "ali1688/queue/taken")
-    return count(stats, "ali1688/input/read")
+    if stat_keys.QUEUE_TAKEN in stats:
+        return count(stats, stat_keys.QUEUE_TAKEN)
+    return count(stats, stat_keys.INPUT_READ)
 
 
 def products_fetched(stats: Mapping[str, Any]) -> int:
     """Products that passed validation (ValidationPipeline counts ``ali1688/products``)."""
-    return count(stats, "ali1688/products")
+    return count(stats, stat_keys.PRODUCTS)
 
 
 def elapsed_seconds(stats: Mapping[str, Any], now: datetime | None = None) -> float:
@@ -102,7 +100,7 @@ def error_rate(stats: Mapping[str, Any], limit: float) -> Reading:
 
 
 def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
-    throttled, sent = count(stats, "ali1688/response/throttle"), count(stats, "ali1688/request/sent")
+    throttled, sent = count(stats, stat_keys.response(Outcome.THROTTLE)), count(stats, stat_keys.REQUEST_SENT)
     rate = _ratio(throttled, sent)
     return Reading("throttle rate", rate <= limit, rate, limit,
                    f"{rate:.1%} ({throttled} throttled of {sent} calls sent), max {limit:.1%}",
@@ -112,7 +110,7 @@ def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
 def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -> Reading:
     """Refreshes per hour; a crawl shorter than an hour counts as one hour (the first token is a
     refresh too, and a few in a short crawl are no alarm)."""
-    refreshes = count(stats, "ali1688/token/refresh")
+    refreshes = count(stats, stat_keys.TOKEN_REFRESH)
     hours = max(elapsed / 3600, 1.0)
     rate = refreshes / hours
     over = "" if elapsed >= 3600 else ", counted as 1 h"
@@ -137,8 +135,8 @@ def accounting(stats: Mapping[str, Any]) -> Reading:
     parts = {
         "products": products_fetched(stats),
         "failures": failures(stats),
-        "duplicates": count(stats, "dupefilter/filtered") + count(stats, "ali1688/input/duplicate"),
-        "fresh": count(stats, "ali1688/fresh"),
+        "duplicates": count(stats, "dupefilter/filtered") + count(stats, stat_keys.INPUT_DUPLICATE),
+        "fresh": count(stats, stat_keys.FRESH),
     }
     accounted = sum(parts.values())
     detail = ", ".join(f"{value} {name}" for name, value in parts.items())

@@ -15,9 +15,9 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from .. import config
+from .. import config, stat_keys
 from ..aop.product import Product
-from ..outcomes import FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
+from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from ..store.mongo import MongoStore, StorageError, encodable, product_document
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class MongoPipeline:
             document["raw"] = item.raw  # as received: made storable only if BSON cannot hold it
             await self._wait_for_room()
             self._products.append(product_document(document, datetime.now(UTC)))
-            self.stats.max_value("ali1688/mongo/max_buffered", len(self._products))  # type: ignore[union-attr]
+            self.stats.max_value(stat_keys.MONGO_MAX_BUFFERED, len(self._products))  # type: ignore[union-attr]
             if len(self._products) >= self.batch_size and self._down_since is None and not self._lock.locked():
                 await self.flush()  # while a write runs, items gather for the next batch
         return item
@@ -86,7 +86,7 @@ class MongoPipeline:
         and only the ticker retries), an item waits for the writer, and the crawl behind it slows
         to the writer's pace: memory stays bounded whatever MongoDB does."""
         if self._full():
-            self.stats.inc_value("ali1688/mongo/items_waited")  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.MONGO_ITEMS_WAITED)  # type: ignore[union-attr]
         while self._full():
             if self._down_since is None:
                 await self.flush()
@@ -126,10 +126,10 @@ class MongoPipeline:
             if self._down_since is not None:
                 logger.warning("MongoDB is back after %.0f s", time.monotonic() - self._down_since)
                 self._down_since = None
-            self.stats.inc_value("ali1688/mongo/bulk_writes")  # type: ignore[union-attr]
-            self.stats.inc_value("ali1688/mongo/products_written", written)  # type: ignore[union-attr]
-            self.stats.inc_value("ali1688/mongo/failures_written", failed)  # type: ignore[union-attr]
-            self.stats.set_value("ali1688/mongo/history_written", self.store.history_written)  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.MONGO_BULK_WRITES)  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.MONGO_PRODUCTS_WRITTEN, written)  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.MONGO_FAILURES_WRITTEN, failed)  # type: ignore[union-attr]
+            self.stats.set_value(stat_keys.MONGO_HISTORY_WRITTEN, self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
 
@@ -145,7 +145,7 @@ class MongoPipeline:
         if now - self._down_since < self.retry_seconds and not final:
             self._products[:0] = products
             self._failures[:0] = failures
-            self.stats.inc_value("ali1688/mongo/write_retries")  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.MONGO_WRITE_RETRIES)  # type: ignore[union-attr]
             return
         self.store = None
         fatal_stop(self.crawler, "mongo_write_failed", f"{exc} (for {now - self._down_since:.0f} s)")
@@ -181,7 +181,7 @@ class MongoPipeline:
             for collection, docs in (("products", products), ("failures", failures)):
                 for doc in docs:
                     handle.write(json_util.dumps({"collection": collection, "document": doc}) + "\n")
-        self.stats.inc_value("ali1688/mongo/unsaved", len(products) + len(failures))  # type: ignore[union-attr]
+        self.stats.inc_value(stat_keys.MONGO_UNSAVED, len(products) + len(failures))  # type: ignore[union-attr]
         logger.error("MongoDB unavailable: %d products and %d failures saved to %s",
                      len(products), len(failures), path)
 
@@ -195,8 +195,9 @@ def split_storable(products: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         try:
             storable.append(encodable(doc))
         except Exception as exc:
-            unstorable.append(FailureRecord(key=doc["_id"], offer_id=doc["_id"], reason="unstorable_product",
-                                            api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300]))
+            unstorable.append(FailureRecord(
+                key=doc["_id"], offer_id=doc["_id"], reason=FailureReason.UNSTORABLE_PRODUCT,
+                api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300]))
     return storable, unstorable
 
 
@@ -205,14 +206,14 @@ def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, A
     started = stats.get("start_time")
     finished = datetime.now(UTC)
     elapsed = (finished - started).total_seconds() if started else 0.0
-    failed = {key.rsplit("/", 1)[1]: value for key, value in stats.items() if key.startswith("ali1688/failed/")}
-    fetched = int(stats.get("ali1688/products", 0))
+    failed = stat_keys.failures_by_reason(stats)
+    fetched = int(stats.get(stat_keys.PRODUCTS, 0))
     return {
         "_id": f"{spider}-{finished:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}", "spider": spider,
         "started_at": started, "finished_at": finished, "finish_reason": reason,
         "fetched": fetched, "failed": sum(failed.values()), "failed_by_reason": failed,
-        "fresh": int(stats.get("ali1688/fresh", 0)), "retried": int(stats.get("ali1688/retry/count", 0)),
-        "token_refreshes": int(stats.get("ali1688/token/refresh", 0)),
-        "changed": int(stats.get("ali1688/mongo/history_written", 0)),
+        "fresh": int(stats.get(stat_keys.FRESH, 0)), "retried": int(stats.get(stat_keys.RETRY_COUNT, 0)),
+        "token_refreshes": int(stats.get(stat_keys.TOKEN_REFRESH, 0)),
+        "changed": int(stats.get(stat_keys.MONGO_HISTORY_WRITTEN, 0)),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
     }

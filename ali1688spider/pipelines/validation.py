@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from .. import stat_keys
 from ..aop.product import SOURCE_APIS, Product
-from ..outcomes import FailureRecord, record_failure
+from ..outcomes import FailureReason, FailureRecord, record_failure
 
 #: Prices above this are taken for a parsing accident (yuan per unit).
 MAX_PRICE = Decimal("10000000")
@@ -97,9 +98,9 @@ class ValidationPipeline:
             validate_product(item)
         except InvalidProduct as exc:
             record_failure(self.crawler, FailureRecord(
-                key=item.product_id, offer_id=item.product_id, reason="invalid_item", api=item.source_api,
+                key=item.product_id, offer_id=item.product_id, reason=FailureReason.INVALID_ITEM, api=item.source_api,
                 field=exc.field, message=exc.message,
             ))
             raise DropItem(f"invalid product {item.product_id}: {exc}") from None
-        self.crawler.stats.inc_value("ali1688/products")  # type: ignore[union-attr]
+        self.crawler.stats.inc_value(stat_keys.PRODUCTS)  # type: ignore[union-attr]
         return item

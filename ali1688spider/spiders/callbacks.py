@@ -12,9 +12,8 @@ from twisted.python.failure import Failure
 
 from ..aop.classify import Outcome
 from ..aop.normalize import NormalizationError, normalize
-from ..gateway.call import META
-from ..gateway.middlewares import RESULT, attempts_of
-from ..outcomes import FailureRecord, is_stopping, record_failure
+from ..gateway.call import META, RESULT, attempts_of
+from ..outcomes import FailureReason, FailureRecord, is_stopping, record_failure
 
 
 async def wait_for_room(crawler: Any, buffered: int) -> None:
@@ -38,24 +37,24 @@ class ProductCallbacks:
         result = response.meta.get(RESULT)
         attempts = attempts_of(response.request) if response.request else 1
         if result is None or result.outcome is not Outcome.OK:
-            reason = "gave_up"
+            reason = FailureReason.GAVE_UP
             if result is not None and result.outcome is Outcome.BUSINESS:
-                reason = "business_failure"
+                reason = FailureReason.BUSINESS_FAILURE
             elif result is not None and result.outcome is Outcome.UNKNOWN:
-                reason = "unknown_error"
+                reason = FailureReason.UNKNOWN_ERROR
             self.fail_call(call, reason, attempts, result.error_code if result else None,
                            result.message if result else "no classification")
             return
         try:
             product = normalize(call["api"], result.payload, language=call.get("options", {}).get("country"))
         except NormalizationError as exc:
-            self.fail_call(call, "unreadable_product", attempts, None, str(exc), field=exc.field)
+            self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None, str(exc), field=exc.field)
             return
         except Exception as exc:  # a reply of a shape no rule foresaw: recorded, never a lost id
-            self.fail_call(call, "unreadable_product", attempts, type(exc).__name__, str(exc)[:200])
+            self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, type(exc).__name__, str(exc)[:200])
             return
         if product.product_id != call["offer_id"]:
-            self.fail_call(call, "unreadable_product", attempts, None,
+            self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None,
                            f"the reply is about offer {product.product_id}, not the one asked for")
             return
         yield product  # counted as ali1688/products once ValidationPipeline accepts it
@@ -66,7 +65,7 @@ class ProductCallbacks:
         if call is None or is_stopping(self.crawler):
             return  # a stopped crawl is not the input's fault: the next run takes it again
         error = failure.value
-        self.fail_call(call, "download_error", attempts_of(request), type(error).__name__, str(error)[:200])
+        self.fail_call(call, FailureReason.DOWNLOAD_ERROR, attempts_of(request), type(error).__name__, str(error)[:200])
 
     def fail_call(self, call: dict[str, Any], reason: str, attempts: int, code: str | None, message: str,
                   field: str | None = None) -> None:

@@ -1,0 +1,78 @@
+"""The crawl's own stats: every ``ali1688/…`` key named once, and the one reader of the counts.
+
+Components count with these names (``stats.inc_value(stat_keys.PRODUCTS)``); the progress
+line, the summary, the ``runs`` document, the alerts and the monitors read them back through
+:func:`count` and :func:`failures_by_reason`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "ali1688/"
+
+# -- inputs: what was read, and where each input ended -------------------------------------------
+INPUT_TOTAL = "ali1688/input/total"  # inputs expected (lines of the file, ids given, stale products)
+INPUT_READ = "ali1688/input/read"  # inputs read so far
+INPUT_DUPLICATE = "ali1688/input/duplicate"  # queue entries for an offer already being fetched
+FRESH = "ali1688/fresh"  # ids skipped: fetched within ALI1688_FRESH_FOR
+PRODUCTS = "ali1688/products"  # products that passed validation
+FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
+
+# -- the Redis queue -----------------------------------------------------------------------------
+QUEUE_TAKEN = "ali1688/queue/taken"
+QUEUE_RECLAIMED = "ali1688/queue/reclaimed"
+QUEUE_DEAD = "ali1688/queue/dead"
+QUEUE_ACKED = "ali1688/queue/acked"
+REDIS_ERRORS = "ali1688/redis/errors"
+
+# -- gateway calls -------------------------------------------------------------------------------
+REQUEST_SENT = "ali1688/request/sent"
+REQUEST_FIRST_AT = "ali1688/request/first_at"
+REQUEST_LAST_AT = "ali1688/request/last_at"
+QUOTA_WAITED_MS = "ali1688/quota/waited_ms"
+RESPONSE_PREFIX = "ali1688/response/"  # + an Outcome: how replies were classified
+ERROR_PREFIX = "ali1688/error/"  # + a gateway error code or an exception name
+RETRY_BASE = "ali1688/retry"  # get_retry_request's stats_base_key: …/count, …/reason_count/…
+RETRY_COUNT = "ali1688/retry/count"
+TOKEN_REFRESH = "ali1688/token/refresh"
+FATAL = "ali1688/fatal"  # the code of the error that stopped the crawl
+
+# -- MongoDB -------------------------------------------------------------------------------------
+MONGO_BULK_WRITES = "ali1688/mongo/bulk_writes"
+MONGO_PRODUCTS_WRITTEN = "ali1688/mongo/products_written"
+MONGO_FAILURES_WRITTEN = "ali1688/mongo/failures_written"
+MONGO_HISTORY_WRITTEN = "ali1688/mongo/history_written"
+MONGO_MAX_BUFFERED = "ali1688/mongo/max_buffered"
+MONGO_ITEMS_WAITED = "ali1688/mongo/items_waited"
+MONGO_WRITE_RETRIES = "ali1688/mongo/write_retries"
+MONGO_UNSAVED = "ali1688/mongo/unsaved"
+
+# -- the run -------------------------------------------------------------------------------------
+ELAPSED_SECONDS = "ali1688/elapsed_seconds"
+ALERT = "ali1688/alert"  # monitors that failed at the end of the crawl
+ALERT_PERIODIC = "ali1688/alert/periodic"  # periodic checks in which a monitor failed
+
+
+def failed(reason: str) -> str:
+    return FAILED_PREFIX + reason
+
+
+def response(outcome: str) -> str:
+    return RESPONSE_PREFIX + outcome
+
+
+def error(code: str) -> str:
+    return ERROR_PREFIX + code
+
+
+def count(stats: Mapping[str, Any], key: str) -> int:
+    """A counter's value; 0 when it is absent or not a number."""
+    value = stats.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def failures_by_reason(stats: Mapping[str, Any]) -> dict[str, int]:
+    """``{reason: count}`` of the inputs that became failures, from ``ali1688/failed/<reason>``."""
+    return {key[len(FAILED_PREFIX):]: count(stats, key) for key in sorted(stats) if key.startswith(FAILED_PREFIX)}
