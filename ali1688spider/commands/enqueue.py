@@ -20,7 +20,7 @@ from scrapy.exceptions import UsageError
 from .. import config
 from ..cluster import redis_url, sync_redis
 from ..config import redact_uri
-from ..spiders.product import read_references
+from ..inputs import queue_key, read_references, split_ids
 
 BATCH = 1000
 
@@ -40,8 +40,7 @@ class Command(ScrapyCommand):
         parser.add_argument("--key", help="the Redis list (default: REDIS_START_URLS_KEY or product_redis:start_urls)")
 
     def _entries(self, files: list[str], ids: list[str]) -> Iterator[str]:
-        for group in ids:
-            yield from (part.strip() for part in group.split(",") if part.strip())
+        yield from split_ids(ids)
         for path in files:
             yield from (text for _, text in read_references(path))
 
@@ -52,10 +51,7 @@ class Command(ScrapyCommand):
         # here, not at the top: Scrapy imports every command's module for every command it runs
         from redis.exceptions import RedisError
 
-        from ..spiders.product_redis import ProductRedisSpider
-
-        key = opts.key or config.REDIS_START_URLS_KEY.get(self.settings)
-        key = key % {"name": ProductRedisSpider.name}
+        key = opts.key or queue_key(config.REDIS_START_URLS_KEY.get(self.settings))
         client = sync_redis(self.settings)
         pushed = 0
         try:

@@ -11,52 +11,26 @@ With ``ALI1688_FRESH_FOR`` (seconds, or 6h/30m/2d) ids fetched more recently are
 from __future__ import annotations
 
 import asyncio
-import codecs
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import scrapy
 
+from .. import stat_keys
 from ..aop.apis import ApiSpec, product_api
 from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
-from ..outcomes import MAX_KEY, FailureRecord, fatal_stop, is_stopping, record_failure
+from ..inputs import count_references, read_references, split_ids
+from ..outcomes import MAX_KEY, FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from ..store.mongo import MongoStore, StorageError
 from .callbacks import ProductCallbacks, wait_for_room
 
 FRESHNESS_BATCH = 200  # references parsed (and checked for freshness) at a time
-_COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
-
-
-def _encoding_of(path: str | Path) -> str:
-    """UTF-8 (with or without a BOM), or UTF-16 when the file starts with its BOM (Windows
-    "Unicode" text)."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
-        return "utf-16"
-    return "utf-8-sig"
-
-
-def read_references(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Stream ``(line number, reference)`` from a file; skips blanks and ``#`` comments."""
-    with open(path, encoding=_encoding_of(path), errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            text = _COMMENT.sub("", line).strip()
-            if text:
-                yield number, text
-
-
-def count_references(path: str | Path) -> int:
-    return sum(1 for _ in read_references(path))
-
-
 async def _chunks(items: AsyncIterator[str], size: int) -> AsyncIterator[list[str]]:
     chunk: list[str] = []
     async for item in items:
@@ -88,10 +62,8 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
 
     async def references(self) -> AsyncIterator[str]:
         """The input, streamed: ``ids``, then ``ids_file``, then the stale products in MongoDB."""
-        if self.ids:
-            for part in self.ids.split(","):
-                if part.strip():
-                    yield part.strip()
+        for ref in split_ids(self.ids):
+            yield ref
         if self.ids_file:
             for _, text in read_references(self.ids_file):
                 yield text
@@ -106,7 +78,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                 store.close()
 
     async def expected_total(self) -> int:
-        total = len([p for p in (self.ids or "").split(",") if p.strip()])
+        total = sum(1 for _ in split_ids(self.ids))
         if self.ids_file:
             total += count_references(self.ids_file)
         if self.older_than is not None:
@@ -123,7 +95,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
         if self.older_than is not None:
             self._stale_cutoff = datetime.now(UTC) - timedelta(seconds=self.older_than)
         try:
-            stats.set_value("ali1688/input/total", await self.expected_total())
+            stats.set_value(stat_keys.INPUT_TOTAL, await self.expected_total())
         except StorageError as exc:
             fatal_stop(self.crawler, "mongo_unreachable", f"{exc} (set MONGO_URI)")
             return
@@ -134,16 +106,16 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
             async for chunk in _chunks(self.references(), FRESHNESS_BATCH):
                 offers = []
                 for ref in chunk:
-                    stats.inc_value("ali1688/input/read")
+                    stats.inc_value(stat_keys.INPUT_READ)
                     try:
                         offers.append((ref, parse_offer_ref(ref)))
                     except InvalidOfferRef as exc:
-                        record_failure(self.crawler, FailureRecord(key=ref[:MAX_KEY], reason="invalid_reference",
-                                                                   message=str(exc)))
+                        record_failure(self.crawler, FailureRecord(
+                            key=ref[:MAX_KEY], reason=FailureReason.INVALID_REFERENCE, message=str(exc)))
                 fresh = await freshness.fresh([offer_id for _, offer_id in offers]) if freshness else set()
                 for ref, offer_id in offers:
                     if offer_id in fresh:
-                        stats.inc_value("ali1688/fresh")
+                        stats.inc_value(stat_keys.FRESH)
                         continue
                     await wait_for_room(self.crawler, buffered)
                     if is_stopping(self.crawler):

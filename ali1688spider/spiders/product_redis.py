@@ -11,7 +11,6 @@ worker ends after that many seconds with nothing queued or leased anywhere, else
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,26 +22,22 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy_redis.spiders import RedisSpider
 
-from .. import config
+from .. import config, stat_keys
 from ..aop.apis import ApiSpec, product_api
-from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
-from ..outcomes import MAX_KEY, FailureRecord, documents_stored, is_stopping, record_failure
+from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, parse_queue_entry
+from ..outcomes import MAX_KEY, FailureReason, FailureRecord, documents_stored, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from .callbacks import ProductCallbacks, wait_for_room
 
 logger = logging.getLogger(__name__)
 
-#: What a queue entry that is no offer reference raises while it is read.
-_NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
-
-
 class ProductRedisSpider(ProductCallbacks, RedisSpider):
-    name = "product_redis"
+    name = QUEUE_SPIDER
     custom_settings: ClassVar[dict[str, Any]] = {config.SHARED_STATE.name: True}
 
     def __init__(self, api: str = "product.get", country: str = "en", *args: Any, **kwargs: Any) -> None:
@@ -85,7 +80,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                         reclaimed, dead = await self.queue.reclaim()
                         self._set_aside(dead)
                         if reclaimed:
-                            self.crawler.stats.inc_value("ali1688/queue/reclaimed", reclaimed)
+                            self.crawler.stats.inc_value(stat_keys.QUEUE_RECLAIMED, reclaimed)
                             logger.warning("took back %d entries whose worker stopped renewing them", reclaimed)
                         if reclaimed or dead:
                             continue
@@ -97,7 +92,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                 self._redis_ok()
                 if entries:
                     idle_since = None
-                    self.crawler.stats.inc_value("ali1688/queue/taken", len(entries))
+                    self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(entries))
                     calls = [call for call in map(self._parse, entries) if call is not None]
                     fresh = await self._fresh([call[1] for call in calls])
                     for entry, offer_id, text, api, country in calls:
@@ -118,32 +113,33 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
 
     def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
         """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
-        text = _text_of(entry)
-        self.crawler.stats.inc_value("ali1688/input/read")
+        text = entry_text(entry)
+        self.crawler.stats.inc_value(stat_keys.INPUT_READ)
         try:
             ref, api, country = self._parse_entry(text)
             return entry, parse_offer_ref(ref), text, api, country
-        except _NOT_A_REFERENCE as exc:
+        except NOT_A_REFERENCE as exc:
             key = text[:MAX_KEY]  # the failure's _id, and what its ack looks for
             self._hold(key, entry)
             message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
-            record_failure(self.crawler, FailureRecord(key=key, reason="invalid_reference", message=message[:500]))
+            record_failure(self.crawler, FailureRecord(
+                key=key, reason=FailureReason.INVALID_REFERENCE, message=message[:500]))
             return None
 
     def _set_aside(self, dead: list[bytes]) -> None:
         """Entries whose workers kept dying: one failure each (they stay in ``KEY:dead``). They
         count as taken by this worker, which gives them their outcome."""
         if dead:
-            self.crawler.stats.inc_value("ali1688/queue/taken", len(dead))
-            self.crawler.stats.inc_value("ali1688/queue/dead", len(dead))
+            self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(dead))
+            self.crawler.stats.inc_value(stat_keys.QUEUE_DEAD, len(dead))
         for entry in dead:
-            text = _text_of(entry)
+            text = entry_text(entry)
             try:
                 key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
-            except _NOT_A_REFERENCE:
+            except NOT_A_REFERENCE:
                 key, offer_id = text[:MAX_KEY], None
             record_failure(self.crawler, FailureRecord(
-                key=key, offer_id=offer_id, reason="worker_lost",
+                key=key, offer_id=offer_id, reason=FailureReason.WORKER_LOST,
                 message=f"taken back from {self.queue.max_reclaims + 1} workers that stopped before storing it; "
                         f"set aside in {self.queue.dead_key}",
             ))
@@ -160,12 +156,12 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     def _request_for(self, config: GatewayConfig, entry: bytes, offer_id: str, text: str, api: ApiSpec,
                      country: str, fresh: bool) -> scrapy.Request | None:
         if fresh:  # its product is in MongoDB already: nothing to fetch, nothing to wait for
-            self.crawler.stats.inc_value("ali1688/fresh")
+            self.crawler.stats.inc_value(stat_keys.FRESH)
             self._ack_soon([entry])
             return None
         if offer_id in self._held:  # the same offer is already being fetched
             self._hold(offer_id, entry)
-            self.crawler.stats.inc_value("ali1688/input/duplicate")
+            self.crawler.stats.inc_value(stat_keys.INPUT_DUPLICATE)
             return None
         self._hold(offer_id, entry)
         options = {"country": country} if api.key == "crossborder" else {}
@@ -173,16 +169,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                            callback=self.parse_product, errback=self.on_error, dont_filter=True)
 
     def _parse_entry(self, text: str) -> tuple[str, ApiSpec, str]:
-        if not text.startswith("{"):
-            return text, self.default_api, self.default_country
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise ValueError("the entry is not valid JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
-            raise ValueError('a JSON entry needs "id": {"id": "…", "api": "…", "country": "…"}')
-        api = product_api(str(data["api"])) if data.get("api") else self.default_api
-        return str(data["id"]), api, str(data.get("country") or self.default_country)
+        return parse_queue_entry(text, self.default_api, self.default_country)
 
     def _hold(self, key: str, entry: bytes) -> None:
         self._held.setdefault(key, set()).add(entry)
@@ -201,7 +188,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     async def _ack(self, entries: list[bytes]) -> None:
         try:
             await self.queue.ack(entries)
-            self.crawler.stats.inc_value("ali1688/queue/acked", len(entries))
+            self.crawler.stats.inc_value(stat_keys.QUEUE_ACKED, len(entries))
         except (RedisError, OSError) as exc:
             # the leases run out and the entries come back: their documents are upserted again
             self._redis_failed(exc)
@@ -233,7 +220,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     # -- Redis outages ----------------------------------------------------------------------
 
     def _redis_failed(self, exc: Exception) -> None:
-        self.crawler.stats.inc_value("ali1688/redis/errors")
+        self.crawler.stats.inc_value(stat_keys.REDIS_ERRORS)
         if self._redis_down_since is None:
             self._redis_down_since = time.monotonic()
             logger.error("Redis at %s cannot be reached (%s: %s): waiting for it; leased entries are kept",
@@ -244,6 +231,3 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             logger.warning("Redis is back after %.1f s", time.monotonic() - self._redis_down_since)
             self._redis_down_since = None
 
-
-def _text_of(entry: bytes) -> str:
-    return entry.decode("utf-8", errors="replace").strip()

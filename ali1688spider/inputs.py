@@ -1,0 +1,86 @@
+"""What enters a crawl, read by one set of rules from every entry point.
+
+- ``-a ids=…`` (``scrapy crawl product``, ``scrapy enqueue -a``): comma-separated references;
+- files (``-a ids_file=…``, ``scrapy enqueue FILE``): one reference per line, streamed, UTF-8 or
+  UTF-16 by its byte-order mark, ``#`` comments and blank lines skipped;
+- Redis queue entries (``product_redis``): a reference, or a JSON object
+  ``{"id": "…", "api": "…", "country": "…"}``.
+
+A reference is an offer id or an offer URL (``aop.refs``, PROTOCOL.md §6); whatever is not one
+raises one of :data:`NOT_A_REFERENCE` with a message that says what is wrong, and its entry point
+records it as an ``invalid_reference`` failure.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .aop.apis import ApiSpec, product_api
+from .aop.errors import InvalidOfferRef
+
+#: What reading an input that is no offer reference raises.
+NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
+#: The spider that reads the Redis queue: its list is ``REDIS_START_URLS_KEY`` % its name.
+QUEUE_SPIDER = "product_redis"
+
+_COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
+
+
+def split_ids(groups: str | Iterable[str] | None) -> Iterator[str]:
+    """The references of one or more comma-separated arguments, stripped, blanks left out."""
+    if groups is None:
+        return
+    for group in [groups] if isinstance(groups, str) else groups:
+        yield from (part.strip() for part in group.split(",") if part.strip())
+
+
+def _encoding_of(path: str | Path) -> str:
+    """UTF-8 (with or without a BOM), or UTF-16 when the file starts with its BOM (Windows
+    "Unicode" text)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"
+    return "utf-8-sig"
+
+
+def read_references(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Stream ``(line number, reference)`` from a file; skips blanks and ``#`` comments."""
+    with open(path, encoding=_encoding_of(path), errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            text = _COMMENT.sub("", line).strip()
+            if text:
+                yield number, text
+
+
+def count_references(path: str | Path) -> int:
+    return sum(1 for _ in read_references(path))
+
+
+def entry_text(entry: bytes) -> str:
+    """A queue entry's text, as its failure and its log line show it."""
+    return entry.decode("utf-8", errors="replace").strip()
+
+
+def parse_queue_entry(text: str, default_api: ApiSpec, default_country: str) -> tuple[str, ApiSpec, str]:
+    """``(reference, api, country)`` of a queue entry's text; raises one of :data:`NOT_A_REFERENCE`."""
+    if not text.startswith("{"):
+        return text, default_api, default_country
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        raise ValueError("the entry is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
+        raise ValueError('a JSON entry needs "id": {"id": "…", "api": "…", "country": "…"}')
+    api = product_api(str(data["api"])) if data.get("api") else default_api
+    return str(data["id"]), api, str(data.get("country") or default_country)
+
+
+def queue_key(template: str) -> str:
+    """The Redis list the queue spider reads, from ``REDIS_START_URLS_KEY`` (scrapy-redis's form)."""
+    return template % {"name": QUEUE_SPIDER}
