@@ -9,6 +9,12 @@
 - ``emulator_factory`` (per test): start emulators with their own flags (``--seed SEED`` unless
   given); their stderr goes to ``tmp_path``; they are stopped when the test ends.
 - ``mongo`` (session) and ``database`` (per test): a Mongo-protocol server and a fresh database.
+
+The ``e2e`` marker (``make test-fast`` runs ``-m "not e2e"``): a test that uses a fixture of
+``SERVICE_FIXTURES``, even through another fixture, gets it here; a test that starts a server or
+a subprocess itself (``gateway_emulator(...)``, ``scrapy crawl``…) carries it by hand
+(``@pytest.mark.e2e``, or ``pytestmark`` for a whole module). A new fixture that starts a
+service goes in ``SERVICE_FIXTURES``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,24 @@ from pymongo import MongoClient
 from ali1688spider.demo.services import GatewayEmulator, gateway_emulator, mongo_server
 
 from .crawling import SEED
+
+#: Fixtures that start (or stand for) a real service: any test using one is end-to-end. Module
+#: fixtures of the same names (test_tokens', test_scrapyd's ``emulator``, test_report's ``mongo``)
+#: count too.
+SERVICE_FIXTURES = frozenset({
+    "emulator", "emulator_factory", "mongo", "database",  # here
+    "redis_url",  # test_bad_input, test_distributed, test_scrapyd
+    "scrapyd", "deployed",  # test_scrapyd
+    "runs",  # test_secrets
+    "webhook",  # test_monitors: an HTTP server in a thread
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` every test that uses a service fixture."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def sandbox_flags(*flags: str, **options: Any) -> list[str]:

@@ -352,6 +352,7 @@ def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Pat
     return stats
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_junk_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
                       tmp_path: Path) -> None:
     uri, client = mongo
@@ -395,6 +396,7 @@ def test_junk_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[d
     assert emulator.stats()["served"] - before == len(ids)  # junk never reaches the gateway
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_utf16_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
                        tmp_path: Path) -> None:
     """A file saved as "Unicode" by a Windows editor: UTF-16 with a BOM and CRLF."""
@@ -439,6 +441,7 @@ def run_queue(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str,
     return codes, running.output(), client[database], queue
 
 
+@pytest.mark.e2e  # runs product_redis workers
 def test_junk_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
                             tmp_path: Path) -> None:
     ids = fresh_ids(30)
@@ -461,6 +464,7 @@ def test_junk_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoCl
     assert set(failures.values()) == {"invalid_reference"}
 
 
+@pytest.mark.e2e  # runs product_redis workers
 def test_huge_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
                             tmp_path: Path) -> None:
     ids = fresh_ids(10)
@@ -474,6 +478,7 @@ def test_huge_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoCl
     assert {doc["_id"] for doc in db.failures.find({}, {"_id": 1})} == {entry_key(entry) for entry in junk}
 
 
+@pytest.mark.e2e  # runs product_redis workers
 def test_deeply_nested_json_entry(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
                                   redis_url: str, tmp_path: Path) -> None:
     ids = fresh_ids(10)

@@ -87,6 +87,7 @@ async def test_all_three_apis_give_the_same_product(emulator, database, api):
             assert doc["subject_trans"]
 
 
+@pytest.mark.e2e  # starts its own emulator
 @pytest_twisted.ensureDeferred
 async def test_faults_expiring_tokens_and_quota(database):
     uri, name, db = database
@@ -156,6 +157,7 @@ def assert_no_secret(output: str) -> None:
         assert secret not in output
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 @pytest.mark.parametrize("with_access_token", [False, True], ids=["at-token-endpoint", "at-api-call"])
 def test_wrong_secret_stops_fast_with_a_clear_line(emulator, database, with_access_token):
     uri, name, db = database
@@ -185,6 +187,7 @@ def test_wrong_secret_stops_fast_with_a_clear_line(emulator, database, with_acce
     assert db.products.count_documents({}) == 0
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_missing_credentials(emulator, database):
     uri, name, _ = database
     done = scrapy_crawl(crawl_env(emulator.url, uri, name, ALI1688_APP_SECRET="", ALI1688_REFRESH_TOKEN=""),
@@ -195,6 +198,7 @@ def test_missing_credentials(emulator, database):
     assert "Traceback" not in output
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_gateway_that_does_not_answer(database):
     uri, name, _ = database
     closed = f"http://127.0.0.1:{free_port()}/openapi"
@@ -206,6 +210,7 @@ def test_gateway_that_does_not_answer(database):
     assert_no_secret(output)
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_mongo_unreachable_stops_before_any_call(emulator):
     closed = f"mongodb://127.0.0.1:{free_port()}"
     before = emulator.stats()["served"]
@@ -227,6 +232,7 @@ execute(["scrapy", "crawl", "product", *sys.argv[1:]])
 """
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_crawl_loads_only_what_it_uses(emulator, database):
     """Memory: a crawl that shares no state through Redis imports neither redis nor scrapy_redis
     (the product_redis spider, the cluster package), nor aiohttp (Scrapy's RemoteControl)."""
@@ -302,6 +308,7 @@ async def test_unknown_error_codes_are_recorded_not_retried(emulator, database):
     assert db.products.count_documents({}) == 2
 
 
+@pytest.mark.e2e  # starts its own emulator
 @pytest_twisted.ensureDeferred
 async def test_quota_used_up_stops_and_keeps_what_was_fetched(database, caplog):
     caplog.set_level(logging.INFO)

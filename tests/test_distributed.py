@@ -26,6 +26,7 @@ from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REF
 
 from .crawling import CATALOGUE, ROOT, clean_env
 
+pytestmark = pytest.mark.e2e  # emulators, redis-servers and workers started here
 QUEUE = "product_redis:start_urls"
 
 

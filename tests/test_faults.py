@@ -45,6 +45,8 @@ from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REF
 
 from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl
 
+pytestmark = pytest.mark.e2e  # every test starts its own emulator, Mongo-protocol server or crawl
+
 
 def assert_accounted(db: Any, ids: list[str]) -> tuple[list[str], list[str]]:
     """Every id in products or failures, exactly once; nothing else in either. Returns both."""

@@ -208,6 +208,7 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     assert first["failed"][0]["monitor"] == "Token refreshes"
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 @pytest.mark.parametrize(("fail_on_alert", "status"), [("1", 3), ("", 0)], ids=["fail-on-alert", "default"])
 def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database, webhook, fail_on_alert, status):
     uri, name, _ = database
@@ -226,6 +227,7 @@ def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database,
     assert_no_secret(output + post["raw"])
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
     uri, name, _ = database
     closed = f"http://127.0.0.1:{free_port()}/openapi"
@@ -241,6 +243,7 @@ def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
     assert "Finish reason" in [failed["monitor"] for failed in alert["failed"]]
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_threshold_that_is_not_a_number_stops_at_once(emulator, database):
     uri, name, _ = database
     env = crawl_env(emulator.url, uri, name, ALI1688_MONITOR_MAX_ERROR_RATE="five percent")

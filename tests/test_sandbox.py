@@ -808,6 +808,7 @@ def test_sigint_exits_0(emulator_factory: Callable[..., GatewayEmulator]) -> Non
     assert emulator_factory().stop(signal.SIGINT) == 0
 
 
+@pytest.mark.e2e  # runs the emulator's CLI
 @pytest.mark.parametrize("flag", [("--fault-isp", "2"), ("--epoch", "-1")], ids=["fault-isp", "epoch"])
 def test_bad_flag_is_refused(flag: tuple[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", *flag], cwd=ROOT,

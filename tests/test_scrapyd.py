@@ -143,6 +143,7 @@ def test_fatal_stop_is_a_failed_job(scrapyd: ScrapydProcess, deployed: dict[str,
 SUMMARY = re.compile(r"summary: fetched (\d+), failed (\d+) \(([^)]*)\)")
 
 
+@pytest.mark.e2e  # runs scrapy enqueue
 def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deployed: dict[str, object],
                                                   emulator: GatewayEmulator, mongo: Mongo, redis_url: str,
                                                   tmp_path: Path) -> None:
@@ -197,6 +198,7 @@ def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deplo
     queue.close()
 
 
+@pytest.mark.e2e  # runs scrapyd-deploy
 def test_egg_needs_no_requirements_file(tmp_path: Path) -> None:
     """``scrapyd-deploy --build-egg`` from the package, setup.py and scrapy.cfg alone."""
     checkout = project_copy(tmp_path / "checkout", "http://127.0.0.1:6800")

@@ -35,6 +35,7 @@ from .crawling import CATALOGUE, clean_env
 from .deploying import PROJECT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd
 from .test_faults import GatewayProxy, gateway_proxy
 
+pytestmark = pytest.mark.e2e  # the runs audited are real crawls, a worker and a scrapyd job
 ROOT = Path(__file__).resolve().parent.parent
 APP_SECRET = "SECRET-zq81x7Kp4Lw9Tg"
 REFRESH_TOKEN = "REFRESH-zq81x3Rt6Nv2Hs"

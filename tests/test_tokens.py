@@ -164,6 +164,7 @@ async def test_concurrent_callers_share_one_refresh(client, emulator):
     assert not manager.needs_refresh()
 
 
+@pytest.mark.e2e  # runs the token CLI
 def test_cli_shows_expiry_without_the_token(client, tmp_path):
     path = tmp_path / "token.json"
     token = client.refresh(DEMO_REFRESH_TOKEN)
