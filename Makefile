@@ -1,9 +1,10 @@
 # Two entry points: `make demo` (the main job, offline) and `make test` (the suite).
+# `make test-fast`: the tests that start no server nor subprocess (-m "not e2e"), no lint.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv
+.PHONY: demo test test-fast lint venv
 
 venv: $(STAMP)
 
@@ -19,6 +20,9 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e" -q
 
 demo: $(STAMP)
 	$(PY) -m ali1688spider.demo $(ARGS)

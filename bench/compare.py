@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import workers_bench  # bench/ is sys.path[0] when run as a script
-from crawl_bench import DATABASE, ROOT, crawl_env, emulator_stats
+from crawl_bench import DATABASE, ROOT, crawl_env
 from pymongo import MongoClient
 from sandbox_rps import CLOCK_TICKS, process_cpu_seconds
 
@@ -121,7 +121,7 @@ def measured(scenario: str, client: str, ids: int, qps: int, latency_ms: int, wo
                           sample_rss=sample_rss)
         busy = machine_busy_seconds() - busy_before
         servers_cpu = {name: process_cpu_seconds(s.process.pid) - servers_before[name] for name, s in servers.items()}
-        seen = emulator_stats(gateway.url)
+        seen = gateway.stats()
         own = read(run_dir)
         if own.pop("count_mongo", False):
             with MongoClient(mongo.url) as db:

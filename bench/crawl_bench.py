@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +42,6 @@ def crawl_env(gateway: str, mongo_uri: str, qps: int, **extra: str) -> dict[str,
     return env
 
 
-def emulator_stats(url: str) -> dict:
-    with urllib.request.urlopen(url.rsplit("/openapi", 1)[0] + "/_sandbox/stats", timeout=5) as reply:
-        return json.loads(reply.read())
-
-
 def run(ids: int, qps: int, latency_ms: int, api: str, extra: list[str]) -> dict:
     work = Path(tempfile.mkdtemp(prefix="ali1688-bench-"))
     ids_file = work / "ids.txt"
@@ -65,7 +59,7 @@ def run(ids: int, qps: int, latency_ms: int, api: str, extra: list[str]) -> dict
         )
         wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seen = emulator_stats(gateway.url)
+        seen = gateway.stats()
     stats = json.loads(stats_file.read_text())
     sent = stats.get("ali1688/request/sent", 0)
     span = stats["ali1688/request/last_at"] - stats["ali1688/request/first_at"]

@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -32,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from ali1688spider.aop.apis import product_api  # noqa: E402
 from ali1688spider.aop.signing import encode_params, sign  # noqa: E402
+from ali1688spider.demo.services import gateway_emulator  # noqa: E402
 from ali1688spider.sandbox.catalogue import Catalogue  # noqa: E402
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN  # noqa: E402
+from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET  # noqa: E402
 
 SEED = 1688
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,28 +40,6 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from ``/proc/PID/stat`` (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def start_emulator(flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", "--seed", str(SEED),
-                                *flags], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()
-    url = next((word for word in line.split() if word.startswith("http://")), "")
-    if not url:
-        process.kill()
-        raise SystemExit(f"the emulator did not start: {line!r}")
-    return process, url
-
-
-def access_token(url: str) -> str:
-    form = urllib.parse.urlencode({"grant_type": "refresh_token", "client_id": DEMO_APP_KEY,
-                                   "client_secret": DEMO_APP_SECRET, "refresh_token": DEMO_REFRESH_TOKEN})
-    request = urllib.request.Request(f"{url}/http/1/system.oauth2/getToken/{DEMO_APP_KEY}", data=form.encode())
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return str(json.loads(reply.read())["access_token"])
 
 
 async def hammer(url: str, token: str, api_name: str, ids: list[int], concurrency: int,
@@ -113,22 +88,17 @@ def main() -> int:
     args = parser.parse_args()
 
     ids = Catalogue(SEED).offer_ids(args.ids)
-    process, url = start_emulator(args.sandbox_flag)
-    try:
-        token = access_token(url)
+    with gateway_emulator("--seed", str(SEED), *args.sandbox_flag, log_path=os.devnull) as emulator:
+        url, pid = emulator.url, emulator.process.pid
+        token = emulator.access_token()
         if not args.no_warmup:  # every id once: the emulator's body cache is then warm
             asyncio.run(hammer(url, token, args.api, ids, args.concurrency, None))
-        cpu_before = process_cpu_seconds(process.pid)
+        cpu_before = process_cpu_seconds(pid)
         client_before = time.process_time()
         statuses, received, elapsed = asyncio.run(
             hammer(url, token, args.api, ids, args.concurrency, args.seconds))
-        server_cpu = process_cpu_seconds(process.pid) - cpu_before
+        server_cpu = process_cpu_seconds(pid) - cpu_before
         client_cpu = time.process_time() - client_before
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
     total = sum(statuses.values())
     rps = total / elapsed

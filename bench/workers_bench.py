@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawl_bench import DATABASE, ROOT, crawl_env, emulator_stats  # bench/ is sys.path[0] when run as a script
+from crawl_bench import DATABASE, ROOT, crawl_env  # bench/ is sys.path[0] when run as a script
 from pymongo import MongoClient
 from redis import Redis
 from sandbox_rps import process_cpu_seconds
@@ -78,7 +78,7 @@ def run(workers: int, ids: int, qps: int, latency_ms: int, api: str, extra: list
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         servers_cpu = {name: round(process_cpu_seconds(service.process.pid) - servers_before[name], 2)
                        for name, service in servers.items()}
-        seen = emulator_stats(gateway.url)
+        seen = gateway.stats()
         client: MongoClient = MongoClient(mongo.url)
         stored = client[DATABASE].products.count_documents({})
         failures = client[DATABASE].failures.count_documents({})

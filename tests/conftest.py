@@ -1,25 +1,26 @@
 """Shared fixtures: real services started as subprocesses on free loopback ports.
 
-- ``sandbox`` (session): the gateway emulator with the demo credentials and ``--seed 1688``.
-- ``sandbox_factory`` (per test): start extra emulators with their own flags; they are stopped
-  when the test ends.
+- ``emulator`` (session): the shared gateway emulator, demo credentials and ``--seed SEED``: a
+  :class:`~ali1688spider.demo.services.GatewayEmulator` (``.url``, ``.base``, ``.stats()``,
+  ``.reset()``, ``.script(faults)``, ``.access_token()``…). Every test that uses it starts with
+  zeroed counters and no pending scripted fault (``_fresh_emulator``), so what it counts is its own.
+  What ``reset`` keeps must stay as found: a test that moves the catalogue epoch, revokes tokens
+  or needs other flags takes its own emulator from ``emulator_factory``.
+- ``emulator_factory`` (per test): start emulators with their own flags (``--seed SEED`` unless
+  given); their stderr goes to ``tmp_path``; they are stopped when the test ends.
+- ``mongo`` (session) and ``database`` (per test): a Mongo-protocol server and a fresh database.
 
-Both give a :class:`SandboxProcess`: ``.url`` (the ``…/openapi`` base), ``.base``
-(``http://host:port``), ``.stats()``, ``.reset()``, ``.script(faults)``, ``.revoke()``,
-``.access_token()``, ``.stop()``.
+The ``e2e`` marker (``make test-fast`` runs ``-m "not e2e"``): a test that uses a fixture of
+``SERVICE_FIXTURES``, even through another fixture, gets it here; a test that starts a server or
+a subprocess itself (``gateway_emulator(...)``, ``scrapy crawl``…) carries it by hand
+(``@pytest.mark.e2e``, or ``pytestmark`` for a whole module). A new fixture that starts a
+service goes in ``SERVICE_FIXTURES``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import selectors
-import signal
-import subprocess
-import sys
-import time
-import urllib.parse
-import urllib.request
+import contextlib
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,83 +29,27 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from ali1688spider.demo.services import mongo_server, stop_process
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.demo.services import GatewayEmulator, gateway_emulator, mongo_server
 
-ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_SEED = 1688
-START_TIMEOUT = 20.0
+from .crawling import SEED
 
-
-class SandboxProcess:
-    """A running ``python -m ali1688spider.sandbox`` and small urllib helpers for its controls."""
-
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path, flags: list[str]) -> None:
-        self.process = process
-        self.url = url
-        self.base = url.rsplit("/openapi", 1)[0]
-        self.flags = flags
-        self.app_key = _flag_value(flags, "--app-key", DEMO_APP_KEY)
-        self.app_secret = _flag_value(flags, "--app-secret", DEMO_APP_SECRET)
-        self.refresh_token = _flag_value(flags, "--refresh-token", DEMO_REFRESH_TOKEN)
-        self.log_path = log_path  # the emulator's stderr
-
-    def __repr__(self) -> str:
-        return f"<SandboxProcess {self.url} pid={self.process.pid}>"
-
-    # -- controls ----------------------------------------------------------------------------
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def post(self, path: str, data: Any = None) -> Any:
-        request = urllib.request.Request(
-            self.base + path, data=json.dumps(data if data is not None else {}).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def stats(self) -> dict[str, Any]:
-        """``GET /_sandbox/stats``."""
-        return dict(self.get("/_sandbox/stats"))
-
-    def reset(self) -> None:
-        """Zero stats, quota counters, usage and the fault script."""
-        self.post("/_sandbox/reset")
-
-    def script(self, faults: list[dict[str, Any]]) -> int:
-        """Queue scripted faults, e.g. ``[{"kind": "isp", "times": 2}]``; returns how many are pending."""
-        return int(self.post("/_sandbox/faults", {"script": faults})["pending"])
-
-    def revoke(self, *, refresh_tokens: bool = True, access_tokens: bool = False) -> None:
-        self.post("/_sandbox/revoke", {"refresh_tokens": refresh_tokens, "access_tokens": access_tokens})
-
-    def access_token(self) -> str:
-        """A fresh access token from a ``refresh_token`` grant with this emulator's credentials."""
-        form = urllib.parse.urlencode({
-            "grant_type": "refresh_token", "client_id": self.app_key, "client_secret": self.app_secret,
-            "refresh_token": self.refresh_token,
-        }).encode()
-        url = f"{self.url}/http/1/system.oauth2/getToken/{self.app_key}"
-        with urllib.request.urlopen(urllib.request.Request(url, data=form, method="POST"), timeout=10) as reply:
-            return str(json.loads(reply.read())["access_token"])
-
-    # -- life cycle --------------------------------------------------------------------------
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Stop the emulator (SIGTERM by default) and return its exit status."""
-        return stop_process(self.process, sig)
+#: Fixtures that start (or stand for) a real service: any test using one is end-to-end. Module
+#: fixtures of the same names (test_tokens', test_scrapyd's ``emulator``, test_report's ``mongo``)
+#: count too.
+SERVICE_FIXTURES = frozenset({
+    "emulator", "emulator_factory", "mongo", "database",  # here
+    "redis_url",  # test_bad_input, test_distributed, test_scrapyd
+    "scrapyd", "deployed",  # test_scrapyd
+    "runs",  # test_secrets
+    "webhook",  # test_monitors: an HTTP server in a thread
+})
 
 
-def _flag_value(flags: list[str], name: str, default: str) -> str:
-    for index, flag in enumerate(flags):
-        if flag == name and index + 1 < len(flags):
-            return flags[index + 1]
-        if flag.startswith(name + "="):
-            return flag.split("=", 1)[1]
-    return default
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` every test that uses a service fixture."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def sandbox_flags(*flags: str, **options: Any) -> list[str]:
@@ -125,61 +70,37 @@ def sandbox_flags(*flags: str, **options: Any) -> list[str]:
     return result
 
 
-def start_sandbox(flags: list[str], log_path: Path) -> SandboxProcess:
-    """Start the emulator on a free port and wait for the first stdout line (its URL)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", *flags]
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log_fd)
-    finally:
-        os.close(log_fd)  # the child keeps its own copy
-    assert process.stdout is not None
-    line = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not line.endswith(b"\n") and time.monotonic() < deadline:
-            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    url = next((word for word in line.decode().split() if word.startswith("http://")), "")
-    if not url.endswith("/openapi"):
-        sandbox = SandboxProcess(process, "", log_path, flags)
-        sandbox.stop()
-        raise RuntimeError(f"the emulator did not start ({line!r}); see {log_path}")
-    return SandboxProcess(process, url, log_path, flags)
-
+# -- the gateway emulator ------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """The shared emulator (demo credentials, seed 1688). Call ``.reset()`` before counting."""
-    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
-    process = start_sandbox(["--seed", str(SANDBOX_SEED)], log_path)
-    yield process
-    process.stop()
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEmulator]:
+    """The shared emulator (demo credentials, ``--seed SEED``); see the module's docstring."""
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    with gateway_emulator("--seed", str(SEED), log_path=log_path) as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def _fresh_emulator(request: pytest.FixtureRequest) -> None:
+    """Zero the counters and the fault script of the ``emulator`` a test uses, before it runs
+    (after the wider-scoped fixtures, such as a module's access token, were set up)."""
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").reset()
 
 
 @pytest.fixture
-def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
-    """``sandbox_factory("--qps", "5")`` or ``sandbox_factory(token_ttl=2, deny_api=["…"])``."""
-    started: list[SandboxProcess] = []
+def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayEmulator]]:
+    """``emulator_factory("--qps", "5")`` or ``emulator_factory(token_ttl=2, deny_api=["…"])``."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as running:
+        def start(*flags: str, **options: Any) -> GatewayEmulator:
+            all_flags = sandbox_flags(*flags, **options)
+            if not any(flag == "--seed" or flag.startswith("--seed=") for flag in all_flags):
+                all_flags += ["--seed", str(SEED)]
+            log_path = tmp_path / f"emulator-{next(numbers)}.log"
+            return running.enter_context(gateway_emulator(*all_flags, log_path=log_path))
 
-    def start(*flags: str, **options: Any) -> SandboxProcess:
-        all_flags = sandbox_flags(*flags, **options)
-        if "--seed" not in all_flags:
-            all_flags += ["--seed", str(SANDBOX_SEED)]
-        process = start_sandbox(all_flags, tmp_path / f"sandbox-{len(started)}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+        yield start
 
 
 # -- MongoDB (a Mongo-protocol server, secantusdb, in its own process) ----------------------------

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,10 @@ from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REF
 from ali1688spider.spiders.product import ProductSpider
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUE = Catalogue(1688)  # the emulator's default seed
+#: The catalogue seed of every emulator the tests start (the fixtures pass it; the emulator's
+#: default, ``sandbox.config.DEFAULT_SEED``, is the same).
+SEED = 1688
+CATALOGUE = Catalogue(SEED)
 _blocks = itertools.count()
 
 
@@ -89,19 +90,3 @@ def scrapy_crawl(env_extra: dict[str, str], *args: str, timeout: float = 120) ->
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
-
-def sandbox_stats(gateway_url: str) -> dict[str, Any]:
-    base = gateway_url.rsplit("/openapi", 1)[0]
-    with urllib.request.urlopen(f"{base}/_sandbox/stats", timeout=5) as reply:
-        return json.loads(reply.read())  # type: ignore[no-any-return]
-
-
-def sandbox_post(gateway_url: str, path: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = gateway_url.rsplit("/openapi", 1)[0]
-    request = urllib.request.Request(
-        f"{base}{path}", data=json.dumps(data or {}).encode(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as reply:
-        body = reply.read()
-    return json.loads(body) if body else {}

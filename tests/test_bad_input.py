@@ -37,17 +37,14 @@ from ali1688spider.aop import PRODUCT_APIS, InvalidOfferRef, Outcome, classify_r
 from ali1688spider.aop.classify import Classification
 from ali1688spider.aop.normalize import NormalizationError, normalize
 from ali1688spider.aop.product import Product
-from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
+from ali1688spider.demo.services import GatewayEmulator, mongo_server, redis_server
 from ali1688spider.pipelines.validation import InvalidProduct, validate_product
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
 from ali1688spider.store.mongo import CODEC_OPTIONS, encodable, product_document
 
-from .crawling import ROOT, sandbox_stats
+from .crawling import CATALOGUE, ROOT
 from .test_distributed import QUEUE, Workers, worker_env
 
-SEED = 1688
-CATALOGUE = Catalogue(SEED)
 OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
 _blocks = itertools.count()
 
@@ -339,12 +336,6 @@ def mongo() -> Iterator[tuple[str, MongoClient[dict[str, Any]]]]:
         client.close()
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    with gateway_emulator("--seed", str(SEED)) as service:
-        yield service.url
-
-
 def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Path) -> dict[str, Any]:
     """``scrapy crawl product -a ids_file=path``; checks it ended cleanly, returns its stats."""
     env = worker_env(gateway, mongo_uri, database, "redis://127.0.0.1:1/0")
@@ -361,7 +352,9 @@ def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Pat
     return stats
 
 
-def test_junk_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], tmp_path: Path) -> None:
+@pytest.mark.e2e  # runs scrapy crawl
+def test_junk_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
+                      tmp_path: Path) -> None:
     uri, client = mongo
     database = f"b_{uuid.uuid4().hex[:8]}"
     ids = fresh_ids(12)
@@ -387,8 +380,8 @@ def test_junk_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any
     path = tmp_path / "ids.txt"
     path.write_bytes(body)
 
-    before = sandbox_stats(emulator)["served"]
-    stats = crawl_file(emulator, uri, database, path, tmp_path)
+    before = emulator.stats()["served"]
+    stats = crawl_file(emulator.url, uri, database, path, tmp_path)
     db = client[database]
     products = [doc["_id"] for doc in db.products.find({}, {"_id": 1})]
     assert sorted(products) == sorted(ids)
@@ -400,23 +393,25 @@ def test_junk_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any
         assert len(owners) == 1, (prefix, len(owners))
     assert len(failures) == len(junk)
     assert stats["ali1688/input/total"] == len(ids) + len(junk)
-    assert sandbox_stats(emulator)["served"] - before == len(ids)  # junk never reaches the gateway
+    assert emulator.stats()["served"] - before == len(ids)  # junk never reaches the gateway
 
 
-def test_utf16_id_file(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], tmp_path: Path) -> None:
+@pytest.mark.e2e  # runs scrapy crawl
+def test_utf16_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
+                       tmp_path: Path) -> None:
     """A file saved as "Unicode" by a Windows editor: UTF-16 with a BOM and CRLF."""
     uri, client = mongo
     database = f"b_{uuid.uuid4().hex[:8]}"
     ids = fresh_ids(5)
     path = tmp_path / "ids-utf16.txt"
     path.write_bytes("\r\n".join([*ids, "not-an-id"]).encode("utf-16"))
-    before = sandbox_stats(emulator)["served"]
-    crawl_file(emulator, uri, database, path, tmp_path)
+    before = emulator.stats()["served"]
+    crawl_file(emulator.url, uri, database, path, tmp_path)
     db = client[database]
     products = {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
     failures = list(db.failures.find({}, {"_id": 1, "reason": 1}))
     assert {doc["reason"] for doc in failures} <= {"invalid_reference"}
-    assert sandbox_stats(emulator)["served"] - before == len(products)
+    assert emulator.stats()["served"] - before == len(products)
     # either the file is decoded (the ids fetched, one failure) or every line is junk
     assert products == set(ids) or (not products and failures)
 
@@ -434,19 +429,20 @@ def entry_key(entry: bytes) -> str:
     return entry.decode("utf-8", errors="replace").strip()[:1000]
 
 
-def run_queue(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str, tmp_path: Path,
+def run_queue(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str, tmp_path: Path,
               entries: list[bytes], workers: int, timeout: float = 30) -> tuple[list[int], str, Any, redis.Redis]:
     uri, client = mongo
     database = f"q_{uuid.uuid4().hex[:8]}"
     queue = redis.Redis.from_url(redis_url)
     queue.rpush(QUEUE, *entries)
-    env = worker_env(emulator, uri, database, redis_url)
+    env = worker_env(emulator.url, uri, database, redis_url)
     running = Workers(env, tmp_path, workers)
     codes = running.wait(timeout=timeout)  # a healthy run takes ~6 s
     return codes, running.output(), client[database], queue
 
 
-def test_junk_queue_entries(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
+@pytest.mark.e2e  # runs product_redis workers
+def test_junk_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
                             tmp_path: Path) -> None:
     ids = fresh_ids(30)
     rng = random.Random(88)
@@ -468,7 +464,8 @@ def test_junk_queue_entries(emulator: str, mongo: tuple[str, MongoClient[dict[st
     assert set(failures.values()) == {"invalid_reference"}
 
 
-def test_huge_queue_entries(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
+@pytest.mark.e2e  # runs product_redis workers
+def test_huge_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
                             tmp_path: Path) -> None:
     ids = fresh_ids(10)
     junk = [b"x" * 2_000_000, b"9" * 1500, ("页" * 1200).encode(), b'{"id": "' + b"1" * 3000 + b'"}',
@@ -481,8 +478,9 @@ def test_huge_queue_entries(emulator: str, mongo: tuple[str, MongoClient[dict[st
     assert {doc["_id"] for doc in db.failures.find({}, {"_id": 1})} == {entry_key(entry) for entry in junk}
 
 
-def test_deeply_nested_json_entry(emulator: str, mongo: tuple[str, MongoClient[dict[str, Any]]], redis_url: str,
-                                  tmp_path: Path) -> None:
+@pytest.mark.e2e  # runs product_redis workers
+def test_deeply_nested_json_entry(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
+                                  redis_url: str, tmp_path: Path) -> None:
     ids = fresh_ids(10)
     nested = b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     codes, output, db, queue = run_queue(emulator, mongo, redis_url, tmp_path,

@@ -24,28 +24,15 @@ from ali1688spider.spiders.product import ProductSpider
 from .crawling import (
     CATALOGUE,
     ROOT,
+    SEED,
     clean_env,
     crawl_env,
     crawl_settings,
     fresh_ids,
     fresh_missing,
     run_crawl,
-    sandbox_post,
-    sandbox_stats,
     scrapy_crawl,
 )
-
-SEED = 1688
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with gateway_emulator("--seed", str(SEED)) as service:
-        yield service.url
 
 
 def assert_every_input_accounted(db, ids):
@@ -59,7 +46,7 @@ def assert_every_input_accounted(db, ids):
 async def test_clean_run_writes_exact_products(emulator, database):
     uri, name, db = database
     ids = fresh_ids(40)
-    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids))
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(ids))
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert stats["ali1688/products"] == 40
@@ -76,7 +63,7 @@ async def test_clean_run_writes_exact_products(emulator, database):
     offer = CATALOGUE.offer(ids[0])
     assert doc["price_tiers"][0]["price"].to_decimal() == Decimal(offer.tiers[0].price_cents) / 100
     assert all(isinstance(sku["price"], Decimal128) for sku in doc["skus"] if sku["price"] is not None)
-    seen = sandbox_stats(emulator)
+    seen = emulator.stats()
     assert seen["signature_failures"] == 0
 
 
@@ -85,7 +72,7 @@ async def test_clean_run_writes_exact_products(emulator, database):
 async def test_all_three_apis_give_the_same_product(emulator, database, api):
     uri, name, db = database
     ids = fresh_ids(8)
-    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids), api=api, country="ja")
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(ids), api=api, country="ja")
     assert crawler.stats.get_value("ali1688/products") == 8
     for offer_id in ids:
         doc = db.products.find_one({"_id": offer_id})
@@ -101,6 +88,7 @@ async def test_all_three_apis_give_the_same_product(emulator, database, api):
             assert doc["subject_trans"]
 
 
+@pytest.mark.e2e  # starts its own emulator
 @pytest_twisted.ensureDeferred
 async def test_faults_expiring_tokens_and_quota(database):
     uri, name, db = database
@@ -108,7 +96,7 @@ async def test_faults_expiring_tokens_and_quota(database):
     with gateway_emulator("--seed", str(SEED), "--token-ttl", "2", "--qps", "20", "--fault-5xx", "0.1",
                           "--fault-throttle", "0.1", "--fault-malformed", "0.1") as service:
         crawler = await run_crawl(crawl_settings(service.url, uri, name, ALI1688_QPS=20), ids=",".join(ids))
-        seen = sandbox_stats(service.url)
+        seen = service.stats()
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert_every_input_accounted(db, ids)
@@ -130,11 +118,11 @@ async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
              *junk, *missing]
     path = tmp_path / "ids.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    before = sandbox_stats(emulator)["served"]
-    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids_file=str(path))
+    before = emulator.stats()["served"]
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ids_file=str(path))
     stats = crawler.stats.get_stats()
     assert stats["ali1688/input/total"] == len(ids) + 2 + len(junk) + len(missing)
-    assert sandbox_stats(emulator)["served"] - before == len(ids) + len(missing)  # duplicates fetched once
+    assert emulator.stats()["served"] - before == len(ids) + len(missing)  # duplicates fetched once
     assert_every_input_accounted(db, [*ids, *junk, *missing])
     for text in junk:
         assert db.failures.find_one({"_id": text})["reason"] == "invalid_reference"
@@ -150,8 +138,8 @@ async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
 async def test_rerun_is_idempotent_and_clears_healed_failures(emulator, database):
     uri, name, db = database
     ids = fresh_ids(12)
-    sandbox_post(emulator, "/_sandbox/faults", {"script": [{"kind": "isp", "times": 3}]})
-    settings = crawl_settings(emulator, uri, name, ALI1688_RETRY_TIMES=0, CONCURRENT_REQUESTS=1)
+    emulator.script([{"kind": "isp", "times": 3}])
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_RETRY_TIMES=0, CONCURRENT_REQUESTS=1)
     await run_crawl(settings, ids=",".join(ids))
     failed = {doc["_id"]: doc for doc in db.failures.find()}
     assert len(failed) == 3 and all(doc["reason"] == "gave_up" for doc in failed.values())
@@ -170,18 +158,19 @@ def assert_no_secret(output: str) -> None:
         assert secret not in output
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 @pytest.mark.parametrize("with_access_token", [False, True], ids=["at-token-endpoint", "at-api-call"])
 def test_wrong_secret_stops_fast_with_a_clear_line(emulator, database, with_access_token):
     uri, name, db = database
     ids = fresh_ids(200)
     overrides = {"ALI1688_APP_SECRET": "wrong-secret-value"}
     if with_access_token:  # a valid token: the wrong secret shows only in the signature
-        token = TokenClient(emulator, DEMO_APP_KEY, DEMO_APP_SECRET).refresh(DEMO_REFRESH_TOKEN)
+        token = TokenClient(emulator.url, DEMO_APP_KEY, DEMO_APP_SECRET).refresh(DEMO_REFRESH_TOKEN)
         overrides["ALI1688_ACCESS_TOKEN"] = token.access_token
-    before = sandbox_stats(emulator)
-    done = scrapy_crawl(crawl_env(emulator, uri, name, **overrides), "-a", "ids=" + ",".join(ids))
+    before = emulator.stats()
+    done = scrapy_crawl(crawl_env(emulator.url, uri, name, **overrides), "-a", "ids=" + ",".join(ids))
     output = done.stdout + done.stderr
-    after = sandbox_stats(emulator)
+    after = emulator.stats()
     assert done.returncode == 2, output[-3000:]
     assert output.count("stopping the crawl") == 1
     line = next(line for line in output.splitlines() if "stopping the crawl" in line)
@@ -199,9 +188,10 @@ def test_wrong_secret_stops_fast_with_a_clear_line(emulator, database, with_acce
     assert db.products.count_documents({}) == 0
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_missing_credentials(emulator, database):
     uri, name, _ = database
-    done = scrapy_crawl(crawl_env(emulator, uri, name, ALI1688_APP_SECRET="", ALI1688_REFRESH_TOKEN=""),
+    done = scrapy_crawl(crawl_env(emulator.url, uri, name, ALI1688_APP_SECRET="", ALI1688_REFRESH_TOKEN=""),
                         "-a", "ids=610784549587")
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]
@@ -209,6 +199,7 @@ def test_missing_credentials(emulator, database):
     assert "Traceback" not in output
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_gateway_that_does_not_answer(database):
     uri, name, _ = database
     closed = f"http://127.0.0.1:{free_port()}/openapi"
@@ -220,15 +211,16 @@ def test_gateway_that_does_not_answer(database):
     assert_no_secret(output)
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_mongo_unreachable_stops_before_any_call(emulator):
     closed = f"mongodb://127.0.0.1:{free_port()}"
-    before = sandbox_stats(emulator)["served"]
-    done = scrapy_crawl(crawl_env(emulator, closed, "x"), "-a", "ids=" + ",".join(fresh_ids(5)))
+    before = emulator.stats()["served"]
+    done = scrapy_crawl(crawl_env(emulator.url, closed, "x"), "-a", "ids=" + ",".join(fresh_ids(5)))
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]
     assert f"MongoDB at {closed} cannot be reached" in output
     assert "Traceback" not in output
-    assert sandbox_stats(emulator)["served"] == before
+    assert emulator.stats()["served"] == before
 
 
 # `scrapy crawl product …` (Scrapy's own entry point), then the names of the unwanted modules it loaded
@@ -241,13 +233,14 @@ execute(["scrapy", "crawl", "product", *sys.argv[1:]])
 """
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_crawl_loads_only_what_it_uses(emulator, database):
     """Memory: a crawl that shares no state through Redis imports neither redis nor scrapy_redis
     (the product_redis spider, the cluster package), nor aiohttp (Scrapy's RemoteControl)."""
     uri, name, db = database
     ids = fresh_ids(3)
     done = subprocess.run([sys.executable, "-c", CRAWL_THEN_LIST_MODULES, "-a", "ids=" + ",".join(ids)],
-                          cwd=ROOT, env=clean_env(**crawl_env(emulator, uri, name)), capture_output=True,
+                          cwd=ROOT, env=clean_env(**crawl_env(emulator.url, uri, name)), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert db.products.count_documents({"_id": {"$in": ids}}) == 3
@@ -272,16 +265,16 @@ async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, datab
     uri, name, _ = database
     ids = fresh_ids(10)
     cache = tmp_path / "httpcache"
-    settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(cache))
+    settings = crawl_settings(emulator.url, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(cache))
     crawler = await run_crawl(settings, ids=",".join(ids))
     token = crawler.get_downloader_middleware(GatewayAuthMiddleware).tokens.token.access_token
     stored = b"".join(path.read_bytes() for path in cache.rglob("*") if path.is_file())
     assert stored and b"productID" in stored
     for secret in (token.encode(), b"_aop_signature", b"access_token", DEMO_APP_SECRET.encode()):
         assert secret not in stored
-    before = sandbox_stats(emulator)["requests"]
+    before = emulator.stats()["requests"]
     again = await run_crawl(settings, ids=",".join(ids))
-    assert sandbox_stats(emulator)["requests"] - before <= 1  # at most the token grant, no API call
+    assert emulator.stats()["requests"] - before <= 1  # at most the token grant, no API call
     assert again.stats.get_value("ali1688/products") == 10
     assert again.stats.get_value("ali1688/request/sent") is None
     assert again.stats.get_value("httpcache/hit") == 10
@@ -291,25 +284,24 @@ async def test_http_cache_keeps_no_secret_and_hits_cost_no_calls(emulator, datab
 async def test_many_401s_at_once_cause_one_refresh(emulator, database):
     uri, name, db = database
     ids = fresh_ids(40)
-    sandbox_post(emulator, "/_sandbox/reset")
+    emulator.reset()
     # a stale token given by hand: every call of the first wave meets a 401 at about the same time
-    settings = crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=32,
+    settings = crawl_settings(emulator.url, uri, name, CONCURRENT_REQUESTS=32,
                               ALI1688_ACCESS_TOKEN="stale-token-from-yesterday")
     crawler = await run_crawl(settings, ids=",".join(ids))
     stats = crawler.stats.get_stats()
     assert stats["ali1688/response/token"] >= 2
     assert stats["ali1688/retry/reason_count/token"] == stats["ali1688/response/token"]
     assert db.products.count_documents({}) == 40
-    assert sandbox_stats(emulator)["token_grants"] == stats["ali1688/token/refresh"] == 1
+    assert emulator.stats()["token_grants"] == stats["ali1688/token/refresh"] == 1
 
 
 @pytest_twisted.ensureDeferred
 async def test_unknown_error_codes_are_recorded_not_retried(emulator, database):
     uri, name, db = database
     ids = fresh_ids(3)
-    sandbox_post(emulator, "/_sandbox/faults",
-                 {"script": [{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": 1}]})
-    await run_crawl(crawl_settings(emulator, uri, name, CONCURRENT_REQUESTS=1), ids=",".join(ids))
+    emulator.script([{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": 1}])
+    await run_crawl(crawl_settings(emulator.url, uri, name, CONCURRENT_REQUESTS=1), ids=",".join(ids))
     (failure,) = list(db.failures.find())
     assert failure["reason"] == "unknown_error"
     assert failure["error_code"] == "gw.SomethingNew"
@@ -317,6 +309,7 @@ async def test_unknown_error_codes_are_recorded_not_retried(emulator, database):
     assert db.products.count_documents({}) == 2
 
 
+@pytest.mark.e2e  # starts its own emulator
 @pytest_twisted.ensureDeferred
 async def test_quota_used_up_stops_and_keeps_what_was_fetched(database, caplog):
     caplog.set_level(logging.INFO)

@@ -22,11 +22,11 @@ from ali1688spider.cluster.quota import RedisQuota
 from ali1688spider.cluster.tokens import RedisTokenStore
 from ali1688spider.demo.services import gateway_emulator, redis_server
 from ali1688spider.gateway.quota import slot_after
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
-from .crawling import ROOT, clean_env, sandbox_stats
+from .crawling import CATALOGUE, ROOT, clean_env
 
+pytestmark = pytest.mark.e2e  # emulators, redis-servers and workers started here
 QUEUE = "product_redis:start_urls"
 
 
@@ -92,7 +92,7 @@ def test_three_workers_share_queue_token_and_quota(mongo, redis_url, tmp_path):
     database = f"d_{uuid.uuid4().hex[:8]}"
     # Q = 50: three workers, the emulator, MongoDB and Redis share 2 cores; at Q = 100 on a slow
     # machine, starved processes put a few calls into the next second (seen: 106 and 134 of 100)
-    ids = [str(i) for i in Catalogue(1688).offer_ids(500, start=610_000_000_000)]
+    ids = [str(i) for i in CATALOGUE.offer_ids(500, start=610_000_000_000)]
     entries = [*ids, "not-an-id", '{"id": "626644646828x"}', json.dumps({"id": ids[0], "api": "fenxiao"})]
     with gateway_emulator("--qps", "50", "--token-ttl", "4") as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QPS="50")
@@ -101,7 +101,7 @@ def test_three_workers_share_queue_token_and_quota(mongo, redis_url, tmp_path):
         workers = Workers(env, tmp_path, 3)
         codes = workers.wait()
         elapsed = time.monotonic() - started
-        seen = sandbox_stats(gateway.url)
+        seen = gateway.stats()
     output = workers.output()
     assert codes == [0, 0, 0], output[-3000:]
     db = client[database]
@@ -124,7 +124,7 @@ def test_a_killed_worker_loses_nothing(mongo, redis_url, tmp_path):
     uri, client = mongo
     database = f"d_{uuid.uuid4().hex[:8]}"
     db = client[database]
-    ids = [str(i) for i in Catalogue(1688).offer_ids(600, start=620_000_000_000)]
+    ids = [str(i) for i in CATALOGUE.offer_ids(600, start=620_000_000_000)]
     with gateway_emulator("--qps", "60") as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QPS="60", ALI1688_LEASE_SECONDS="3")
         enqueue(env, ids, tmp_path)
@@ -146,7 +146,7 @@ def test_an_entry_that_keeps_killing_workers_is_set_aside(mongo, redis_url, tmp_
     and fetches the rest of the queue as usual."""
     uri, client = mongo
     database = f"d_{uuid.uuid4().hex[:8]}"
-    ids = [str(i) for i in Catalogue(1688).offer_ids(12, start=637_000_000_000)]
+    ids = [str(i) for i in CATALOGUE.offer_ids(12, start=637_000_000_000)]
     poison, survivor = ids[0], ids[1]
     r = redis.Redis.from_url(redis_url)
     r.zadd(QUEUE + ":leased", {poison: 1, survivor: 1})  # leases that ran out long ago
@@ -177,7 +177,7 @@ def wait_until(condition, timeout: float = 60) -> None:
 def test_redis_restarted_mid_crawl_loses_nothing(mongo, tmp_path):
     uri, client = mongo
     database = f"d_{uuid.uuid4().hex[:8]}"
-    ids = [str(i) for i in Catalogue(1688).offer_ids(400, start=630_000_000_000)]
+    ids = [str(i) for i in CATALOGUE.offer_ids(400, start=630_000_000_000)]
     folder = tmp_path / "redis"
     with gateway_emulator("--qps", "50") as gateway:
         with redis_server(folder, persist=True) as first:
@@ -267,17 +267,17 @@ def test_token_store_in_redis_is_encrypted_with_a_key(redis_url):
 def test_fresh_entries_are_acked_without_a_call(mongo, redis_url, tmp_path):
     uri, client = mongo
     database = f"d_{uuid.uuid4().hex[:8]}"
-    old = [str(i) for i in Catalogue(1688).offer_ids(20, start=635_000_000_000)]
-    new = [str(i) for i in Catalogue(1688).offer_ids(5, start=636_000_000_000)]
+    old = [str(i) for i in CATALOGUE.offer_ids(20, start=635_000_000_000)]
+    new = [str(i) for i in CATALOGUE.offer_ids(5, start=636_000_000_000)]
     with gateway_emulator() as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_FRESH_FOR="1h")
         enqueue(env, old, tmp_path)
         assert Workers(env, tmp_path, 1).wait() == [0]
-        served = sandbox_stats(gateway.url)["served"]
+        served = gateway.stats()["served"]
         enqueue(env, old + new, tmp_path)
         workers = Workers(env, tmp_path, 1)
         assert workers.wait() == [0], workers.output()[-2000:]
-        assert sandbox_stats(gateway.url)["served"] - served == 5
+        assert gateway.stats()["served"] - served == 5
     accounted(client[database], old + new)
     r = redis.Redis.from_url(redis_url)
     assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0

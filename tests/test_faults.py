@@ -43,11 +43,9 @@ from pymongo import MongoClient
 from ali1688spider.demo.services import free_port, gateway_emulator, mongo_server
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
-from .crawling import ROOT, clean_env, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
+from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl
 
-SEED = 1688
-
-
+pytestmark = pytest.mark.e2e  # every test starts its own emulator, Mongo-protocol server or crawl
 
 
 def assert_accounted(db: Any, ids: list[str]) -> tuple[list[str], list[str]]:
@@ -84,7 +82,7 @@ async def test_random_fault_at_20_percent(database: tuple[str, str, Any], kind: 
     ids = fresh_ids(300)
     with gateway_emulator("--seed", str(SEED), RATE_FAULTS[kind], "0.2") as gateway:
         crawler = await run_crawl(crawl_settings(gateway.url, uri, name), ids=",".join(ids))
-        seen = sandbox_stats(gateway.url)
+        seen = gateway.stats()
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert "ali1688/fatal" not in stats
@@ -104,7 +102,7 @@ async def test_tokens_expiring_every_2_seconds(database: tuple[str, str, Any]) -
     ids = fresh_ids(240)  # 6 s at 40 calls/s: three expiries or more
     with gateway_emulator("--seed", str(SEED), "--token-ttl", "2", "--qps", "40") as gateway:
         crawler = await run_crawl(crawl_settings(gateway.url, uri, name, ALI1688_QPS=40), ids=",".join(ids))
-        seen = sandbox_stats(gateway.url)
+        seen = gateway.stats()
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     _, failures = assert_accounted(db, ids)
@@ -123,7 +121,7 @@ async def test_replies_slower_than_the_download_timeout(database: tuple[str, str
     with gateway_emulator("--seed", str(SEED), "--fault-slow", "0.2", "--slow-ms", "1500") as gateway:
         settings = crawl_settings(gateway.url, uri, name, DOWNLOAD_TIMEOUT=1)
         crawler = await run_crawl(settings, ids=",".join(ids))
-        seen = sandbox_stats(gateway.url)
+        seen = gateway.stats()
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     products, _ = assert_accounted(db, ids)
@@ -214,7 +212,7 @@ def test_mongo_killed_and_restarted_mid_crawl(tmp_path: Path) -> None:
             time.sleep(2.5)  # MongoDB is away: the pipeline keeps what it has and retries
             server = start_secantus(port, storage, mongo_log)
             code = crawl.wait(timeout=100)
-            seen = sandbox_stats(gateway.url)
+            seen = gateway.stats()
     finally:
         if crawl is not None and crawl.poll() is None:
             crawl.kill()
@@ -306,7 +304,7 @@ def test_tuning_settings_from_the_environment(tmp_path: Path) -> None:
     stats_file = tmp_path / "stats.json"
     offer_id = fresh_ids(1)[0]
     with mongo_server(tmp_path / "mongo") as mongo, gateway_emulator("--seed", str(SEED)) as gateway:
-        sandbox_post(gateway.url, "/_sandbox/faults", {"script": [{"kind": "isp", "times": 1}]})
+        gateway.script([{"kind": "isp", "times": 1}])
         env = crawl_env(gateway.url, mongo.url, "env", ALI1688_STATS_FILE=str(stats_file), ALI1688_RETRY_TIMES="0")
         done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "product", "-a", f"ids={offer_id}"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -442,7 +440,7 @@ async def test_replies_of_the_wrong_shape(database: tuple[str, str, Any]) -> Non
 
     with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
         crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
-        seen = sandbox_stats(gateway.url)
+        seen = gateway.stats()
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     products, failures = assert_accounted(db, ids)

@@ -10,26 +10,19 @@ import pytest
 import pytest_twisted
 
 from ali1688spider.config import parse_duration
-from ali1688spider.demo.services import gateway_emulator
 from ali1688spider.store.mongo import MongoStore
 
-from .crawling import CATALOGUE, crawl_settings, fresh_ids, run_crawl, sandbox_post, sandbox_stats
-
-
-@pytest.fixture
-def emulator():
-    with gateway_emulator() as service:
-        yield service.url
+from .crawling import CATALOGUE, crawl_settings, fresh_ids, run_crawl
 
 
 @pytest_twisted.ensureDeferred
 async def test_fresh_products_cost_no_calls(emulator, database):
     uri, name, db = database
     old, new = fresh_ids(10), fresh_ids(5)
-    await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(old))
-    served = sandbox_stats(emulator)["served"]
-    crawler = await run_crawl(crawl_settings(emulator, uri, name, ALI1688_FRESH_FOR="1h"), ids=",".join(old + new))
-    assert sandbox_stats(emulator)["served"] - served == 5
+    await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(old))
+    served = emulator.stats()["served"]
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name, ALI1688_FRESH_FOR="1h"), ids=",".join(old + new))
+    assert emulator.stats()["served"] - served == 5
     assert crawler.stats.get_value("ali1688/fresh") == 10
     assert db.products.count_documents({}) == 15
     run = db.runs.find_one({"fresh": 10})
@@ -40,14 +33,14 @@ async def test_fresh_products_cost_no_calls(emulator, database):
 async def test_refresh_older_than_refetches_only_stale_products(emulator, database):
     uri, name, db = database
     ids = fresh_ids(10)
-    await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(ids))
+    await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(ids))
     stale = ids[:4]
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     db.products.update_many({"_id": {"$in": stale}}, {"$set": {"fetched_at": two_days_ago}})
-    served = sandbox_stats(emulator)["served"]
-    crawler = await run_crawl(crawl_settings(emulator, uri, name), refresh_older_than="1d")
+    served = emulator.stats()["served"]
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), refresh_older_than="1d")
     assert crawler.stats.get_value("ali1688/input/total") == 4
-    assert sandbox_stats(emulator)["served"] - served == 4
+    assert emulator.stats()["served"] - served == 4
     assert db.products.count_documents({"fetched_at": {"$lt": datetime.now(UTC) - timedelta(hours=1)}}) == 0
     assert db.runs.count_documents({}) == 2
 
@@ -56,12 +49,12 @@ async def test_refresh_older_than_refetches_only_stale_products(emulator, databa
 async def test_http_cache_keeps_products_not_error_replies(emulator, database, tmp_path):
     uri, name, _ = database
     ids, missing = fresh_ids(3), [str(i) for i in CATALOGUE.missing_ids(1, start=650_000_000_000)]
-    settings = crawl_settings(emulator, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(tmp_path / "cache"))
+    settings = crawl_settings(emulator.url, uri, name, HTTPCACHE_ENABLED=True, HTTPCACHE_DIR=str(tmp_path / "cache"))
     await run_crawl(settings, ids=",".join(ids + missing))
-    served = sandbox_stats(emulator)["served"]
+    served = emulator.stats()["served"]
     crawler = await run_crawl(settings, ids=",".join(ids + missing))
     assert crawler.stats.get_value("httpcache/hit") == 3
-    assert sandbox_stats(emulator)["served"] - served == 1  # the unknown id is asked again
+    assert emulator.stats()["served"] - served == 1  # the unknown id is asked again
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30m", 1800), ("6h", 21600), ("2d", 172800),
@@ -77,10 +70,11 @@ def test_bad_durations(text):
 
 
 @pytest_twisted.ensureDeferred
-async def test_price_and_stock_history(emulator, database):
+async def test_price_and_stock_history(emulator_factory, database):
     uri, name, db = database
     ids = fresh_ids(30)
-    settings = crawl_settings(emulator, uri, name)
+    emulator = emulator_factory()  # its own: the shared one must stay at epoch 0
+    settings = crawl_settings(emulator.url, uri, name)
     await run_crawl(settings, ids=",".join(ids))
     first = {doc["_id"]: doc for doc in db.products.find()}
     assert db.product_history.count_documents({}) == 0
@@ -89,7 +83,7 @@ async def test_price_and_stock_history(emulator, database):
     await run_crawl(settings, ids=",".join(ids))  # nothing changed: no history
     assert db.product_history.count_documents({}) == 0
 
-    sandbox_post(emulator, "/_sandbox/epoch")
+    emulator.post("/_sandbox/epoch")
     drifted = {str(i) for i in CATALOGUE.drifted_ids([int(i) for i in ids], 1)}
     assert drifted and drifted != set(ids)
     await run_crawl(settings, ids=",".join(ids))

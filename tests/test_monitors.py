@@ -18,7 +18,7 @@ import pytest_twisted
 from scrapy.settings import Settings
 
 from ali1688spider import config
-from ali1688spider.demo.services import free_port, gateway_emulator
+from ali1688spider.demo.services import GatewayEmulator, free_port
 from ali1688spider.gateway.middlewares import GatewayAuthMiddleware
 from ali1688spider.monitoring import readings
 from ali1688spider.monitoring.actions import key_stats, post_json
@@ -26,22 +26,11 @@ from ali1688spider.monitoring.addon import PERIODIC_SUITE, MonitoringAddon
 from ali1688spider.monitoring.readings import Thresholds
 from ali1688spider.sandbox.config import DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
-from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, sandbox_post, scrapy_crawl
+from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, scrapy_crawl
 
-SEED = 1688
 MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Ids accounted",
             "Finish reason")
 WEBHOOK_TOKEN = "T0KEN-in-the-webhook-path"
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with gateway_emulator("--seed", str(SEED)) as service:
-        yield service.url
 
 
 @pytest.fixture(autouse=True)
@@ -98,10 +87,9 @@ def assert_no_secret(text: str, *more: str) -> None:
         assert secret not in text
 
 
-def script_unknown_errors(gateway_url: str, times: int) -> None:
+def script_unknown_errors(emulator: GatewayEmulator, times: int) -> None:
     """The next ``times`` calls answer an error code nobody knows: recorded as unknown_error, not retried."""
-    sandbox_post(gateway_url, "/_sandbox/faults",
-                 {"script": [{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": times}]})
+    emulator.script([{"kind": "isp", "code": "gw.SomethingNew", "status": 400, "times": times}])
 
 
 # -- real crawls ---------------------------------------------------------------------------------
@@ -112,7 +100,7 @@ async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, cap
     caplog.set_level(logging.INFO)
     uri, name, _ = database
     ids, missing = fresh_ids(30), fresh_missing(3)
-    settings = crawl_settings(emulator, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url)
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url)
     crawler = await run_crawl(settings, ids=",".join([*ids, ids[0], "not-an-id", *missing]))
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
@@ -137,7 +125,7 @@ async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, data
     uri, name, db = database
     ids, missing = fresh_ids(20), fresh_missing(5)
     script_unknown_errors(emulator, 6)
-    settings = crawl_settings(emulator, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url, CONCURRENT_REQUESTS=4)
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_ALERT_WEBHOOK=webhook.url, CONCURRENT_REQUESTS=4)
     crawler = await run_crawl(settings, ids=",".join(ids + missing))
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
@@ -184,7 +172,7 @@ async def test_a_webhook_that_fails_is_logged_once_and_the_crawl_ends_normally(
     webhook.status = 500
     monkeypatch.setenv("ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR", "0")  # thresholds come from the environment too
     monkeypatch.setenv("ALI1688_ALERT_WEBHOOK", webhook.url)
-    crawler = await run_crawl(crawl_settings(emulator, uri, name), ids=",".join(fresh_ids(10)))
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(fresh_ids(10)))
     stats = crawler.stats.get_stats()
     assert stats["finish_reason"] == "finished"
     assert stats["ali1688/products"] == 10 == db.products.count_documents({})
@@ -204,7 +192,7 @@ async def test_a_webhook_that_fails_is_logged_once_and_the_crawl_ends_normally(
 async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, webhook, caplog):
     caplog.set_level(logging.INFO)
     uri, name, _ = database
-    settings = crawl_settings(emulator, uri, name, ALI1688_QPS=10, ALI1688_MONITOR_INTERVAL=0.5,
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_QPS=10, ALI1688_MONITOR_INTERVAL=0.5,
                               ALI1688_MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR=0, ALI1688_ALERT_WEBHOOK=webhook.url)
     crawler = await run_crawl(settings, ids=",".join(fresh_ids(25)))  # about 2.5 s at 10 calls/s
     stats = crawler.stats.get_stats()
@@ -222,11 +210,12 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     assert first["failed"][0]["monitor"] == "Token refreshes"
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 @pytest.mark.parametrize(("fail_on_alert", "status"), [("1", 3), ("", 0)], ids=["fail-on-alert", "default"])
 def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database, webhook, fail_on_alert, status):
     uri, name, _ = database
     script_unknown_errors(emulator, 5)
-    env = crawl_env(emulator, uri, name, ALI1688_FAIL_ON_ALERT=fail_on_alert, ALI1688_ALERT_WEBHOOK=webhook.url)
+    env = crawl_env(emulator.url, uri, name, ALI1688_FAIL_ON_ALERT=fail_on_alert, ALI1688_ALERT_WEBHOOK=webhook.url)
     done = scrapy_crawl(env, "-a", "ids=" + ",".join(fresh_ids(20)), "-s", "CONCURRENT_REQUESTS=4")
     output = done.stdout + done.stderr
     assert done.returncode == status, output[-3000:]
@@ -240,6 +229,7 @@ def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database,
     assert_no_secret(output + post["raw"])
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
     uri, name, _ = database
     closed = f"http://127.0.0.1:{free_port()}/openapi"
@@ -255,9 +245,10 @@ def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
     assert "Finish reason" in [failed["monitor"] for failed in alert["failed"]]
 
 
+@pytest.mark.e2e  # runs scrapy crawl
 def test_a_threshold_that_is_not_a_number_stops_at_once(emulator, database):
     uri, name, _ = database
-    env = crawl_env(emulator, uri, name, ALI1688_MONITOR_MAX_ERROR_RATE="five percent")
+    env = crawl_env(emulator.url, uri, name, ALI1688_MONITOR_MAX_ERROR_RATE="five percent")
     done = scrapy_crawl(env, "-a", "ids=610784549587")
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]

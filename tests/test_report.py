@@ -296,6 +296,7 @@ def test_data_behind_the_charts(mongo: str) -> None:
     assert all(isinstance(price, Decimal) for point in history.points for price in point.tiers.values())
 
 
+@pytest.mark.e2e  # runs the report CLI
 def test_cli_subprocess_with_env_defaults_and_chosen_product(mongo: str, tmp_path: Path) -> None:
     out = tmp_path / "sub" / "p2.html"
     env = {**os.environ, "MONGO_URI": mongo, "MONGO_DATABASE": DB, "PYTHONPATH": str(ROOT)}
@@ -316,6 +317,7 @@ def test_cli_subprocess_with_env_defaults_and_chosen_product(mongo: str, tmp_pat
     assert Tables(html).cards["runs in the window"] == "2"
 
 
+@pytest.mark.e2e  # runs the report CLI
 def test_unreachable_mongo_exits_2_with_one_line(tmp_path: Path) -> None:
     port = free_port()
     out = tmp_path / "never.html"

@@ -21,23 +21,21 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_APIS, PRODUCT_GET, ApiSpec
 from ali1688spider.aop.classify import MALFORMED_BODY, Classification, Outcome, classify_response
 from ali1688spider.aop.signing import encode_params, sign
+from ali1688spider.demo.services import GatewayEmulator
 from ali1688spider.sandbox.catalogue import MAX_EPOCH, Catalogue, Offer
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.sandbox.views import ProductBodies
 
-if TYPE_CHECKING:
-    from tests.conftest import SandboxProcess
+from .crawling import CATALOGUE, SEED
 
 ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_SEED = 1688  # the seed of the ``sandbox`` fixture
-CATALOGUE = Catalogue(SANDBOX_SEED)
 IDS = CATALOGUE.offer_ids(40, start=610_000_000_000)
 MISSING = CATALOGUE.missing_ids(3, start=610_000_000_000)
 UNKNOWN_API = ApiSpec(key="nothing", namespace="com.alibaba.product", name="alibaba.product.nothing")
@@ -61,7 +59,7 @@ def http_call(url: str, form: Mapping[str, str] | None = None, *, timeout: float
 
 
 def api_call(
-    sandbox: SandboxProcess, api: ApiSpec, params: Mapping[str, object], *, token: str | None,
+    emulator: GatewayEmulator, api: ApiSpec, params: Mapping[str, object], *, token: str | None,
     secret: str = DEMO_APP_SECRET, app_key: str = DEMO_APP_KEY, signed: bool = True,
     timestamp: str | None = None, timeout: float = 5,
 ) -> Reply:
@@ -73,21 +71,21 @@ def api_call(
     })
     if signed:
         sent["_aop_signature"] = sign(path, sent, secret)
-    return http_call(f"{sandbox.url}/{path}", sent, timeout=timeout)
+    return http_call(f"{emulator.url}/{path}", sent, timeout=timeout)
 
 
-def product_call(sandbox: SandboxProcess, token: str, offer_id: int, api: ApiSpec = PRODUCT_GET) -> Reply:
-    return api_call(sandbox, api, api.params_for(str(offer_id)), token=token)
+def product_call(emulator: GatewayEmulator, token: str, offer_id: int, api: ApiSpec = PRODUCT_GET) -> Reply:
+    return api_call(emulator, api, api.params_for(str(offer_id)), token=token)
 
 
-def token_call(sandbox: SandboxProcess, form: Mapping[str, str], protocol: str = "http",
+def token_call(emulator: GatewayEmulator, form: Mapping[str, str], protocol: str = "http",
                name: str = "getToken") -> Reply:
-    return http_call(f"{sandbox.url}/{protocol}/1/system.oauth2/{name}/{sandbox.app_key}", form)
+    return http_call(f"{emulator.url}/{protocol}/1/system.oauth2/{name}/{emulator.app_key}", form)
 
 
-def refresh_form(sandbox: SandboxProcess, **changes: str) -> dict[str, str]:
-    form = {"grant_type": "refresh_token", "client_id": sandbox.app_key, "client_secret": sandbox.app_secret,
-            "refresh_token": sandbox.refresh_token}
+def refresh_form(emulator: GatewayEmulator, **changes: str) -> dict[str, str]:
+    form = {"grant_type": "refresh_token", "client_id": emulator.app_key, "client_secret": emulator.app_secret,
+            "refresh_token": emulator.refresh_token}
     form.update(changes)
     return form
 
@@ -104,20 +102,14 @@ def classified(reply: Reply, outcome: Outcome, code: str | None = None, api: Api
 
 
 @pytest.fixture(scope="module")
-def token(sandbox: SandboxProcess) -> str:
-    return sandbox.access_token()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters(sandbox: SandboxProcess) -> None:
-    """Each test starts with zero counts and no pending scripted faults on the shared emulator."""
-    sandbox.reset()
+def token(emulator: GatewayEmulator) -> str:
+    return emulator.access_token()
 
 
 # -- the happy path ----------------------------------------------------------------------------
 
-def test_signed_product_get_answers_the_product(sandbox: SandboxProcess, token: str) -> None:
-    reply = product_call(sandbox, token, IDS[0])
+def test_signed_product_get_answers_the_product(emulator: GatewayEmulator, token: str) -> None:
+    reply = product_call(emulator, token, IDS[0])
     assert reply[0] == 200
     result = classified(reply, Outcome.OK, api=PRODUCT_GET)
     info = result.payload["productInfo"]
@@ -128,27 +120,27 @@ def test_signed_product_get_answers_the_product(sandbox: SandboxProcess, token: 
 
 
 @pytest.mark.parametrize("api", list(PRODUCT_APIS.values()), ids=list(PRODUCT_APIS))
-def test_every_product_api_serves_the_catalogue_bytes(sandbox: SandboxProcess, token: str, api: ApiSpec) -> None:
-    reply = product_call(sandbox, token, IDS[1], api)
+def test_every_product_api_serves_the_catalogue_bytes(emulator: GatewayEmulator, token: str, api: ApiSpec) -> None:
+    reply = product_call(emulator, token, IDS[1], api)
     classified(reply, Outcome.OK, api=api)
     country = "en" if api is CROSSBORDER else ""
     assert reply[1] == ProductBodies(CATALOGUE).body(api.key, IDS[1], country)[0]
 
 
-def test_parameters_from_query_string_and_form_are_merged(sandbox: SandboxProcess, token: str) -> None:
+def test_parameters_from_query_string_and_form_are_merged(emulator: GatewayEmulator, token: str) -> None:
     path = PRODUCT_GET.url_path(DEMO_APP_KEY)
     sent = encode_params({"productID": IDS[2], "webSite": "1688", "access_token": token,
                           "_aop_timestamp": int(time.time() * 1000)})
     sent["_aop_signature"] = sign(path, sent, DEMO_APP_SECRET)
     query = urllib.parse.urlencode({"productID": sent.pop("productID"), "webSite": sent.pop("webSite")})
-    classified(http_call(f"{sandbox.url}/{path}?{query}", sent), Outcome.OK, api=PRODUCT_GET)
+    classified(http_call(f"{emulator.url}/{path}?{query}", sent), Outcome.OK, api=PRODUCT_GET)
 
 
 @pytest.mark.parametrize("api", list(PRODUCT_APIS.values()), ids=list(PRODUCT_APIS))
 @pytest.mark.parametrize("offer_id", [MISSING[0], 12345], ids=["missing", "too-short"])
-def test_unknown_offer_is_a_business_failure(sandbox: SandboxProcess, token: str, api: ApiSpec,
+def test_unknown_offer_is_a_business_failure(emulator: GatewayEmulator, token: str, api: ApiSpec,
                                              offer_id: int) -> None:
-    reply = product_call(sandbox, token, offer_id, api)
+    reply = product_call(emulator, token, offer_id, api)
     result = classified(reply, Outcome.BUSINESS, api=api, status=200)
     assert result.error_code in {"500_004", "SP0056", "OFFER_NOT_FOUND"}
     assert "商品不存在" in result.message
@@ -156,14 +148,14 @@ def test_unknown_offer_is_a_business_failure(sandbox: SandboxProcess, token: str
 
 # -- PROTOCOL.md §4, row by row ----------------------------------------------------------------
 
-def test_unknown_app_key_is_fatal(sandbox: SandboxProcess, token: str) -> None:
-    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, app_key="999999")
+def test_unknown_app_key_is_fatal(emulator: GatewayEmulator, token: str) -> None:
+    reply = api_call(emulator, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, app_key="999999")
     result = classified(reply, Outcome.FATAL, "gw.AppKeyNotFound", status=400)
     assert result.request_id
 
 
-def test_missing_app_key_is_fatal(sandbox: SandboxProcess) -> None:
-    reply = http_call(f"{sandbox.url}/param2/1/com.alibaba.product/alibaba.product.get", {"productID": "1"})
+def test_missing_app_key_is_fatal(emulator: GatewayEmulator) -> None:
+    reply = http_call(f"{emulator.url}/param2/1/com.alibaba.product/alibaba.product.get", {"productID": "1"})
     classified(reply, Outcome.FATAL, "gw.AppKeyMissing", status=400)
 
 
@@ -176,31 +168,31 @@ def test_missing_app_key_is_fatal(sandbox: SandboxProcess) -> None:
     ],
     ids=["missing", "wrong-secret", "bad-timestamp"],
 )
-def test_signature_problems_are_fatal(sandbox: SandboxProcess, token: str, options: dict[str, Any],
+def test_signature_problems_are_fatal(emulator: GatewayEmulator, token: str, options: dict[str, Any],
                                       code: str) -> None:
-    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, **options)
+    reply = api_call(emulator, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, **options)
     classified(reply, Outcome.FATAL, code, status=400)
 
 
-def test_signature_covers_what_was_sent(sandbox: SandboxProcess, token: str) -> None:
+def test_signature_covers_what_was_sent(emulator: GatewayEmulator, token: str) -> None:
     path = PRODUCT_GET.url_path(DEMO_APP_KEY)
     sent = encode_params({"productID": IDS[0], "webSite": "1688", "access_token": token})
     sent["_aop_signature"] = sign(path, sent, DEMO_APP_SECRET)
     sent["productID"] = str(IDS[1])  # changed after signing
-    classified(http_call(f"{sandbox.url}/{path}", sent), Outcome.FATAL, "gw.SignatureInvalid")
+    classified(http_call(f"{emulator.url}/{path}", sent), Outcome.FATAL, "gw.SignatureInvalid")
 
 
 @pytest.mark.parametrize("token_value", [None, "00000000-0000-4000-8000-000000000000"], ids=["missing", "unknown"])
-def test_missing_or_unknown_token_is_401(sandbox: SandboxProcess, token_value: str | None) -> None:
-    reply = api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token_value)
+def test_missing_or_unknown_token_is_401(emulator: GatewayEmulator, token_value: str | None) -> None:
+    reply = api_call(emulator, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token_value)
     classified(reply, Outcome.TOKEN, "401", status=401)
     body = json.loads(reply[1])
     assert set(body) == {"error_code", "error_message", "request_id"}
     assert body["error_message"] == "Request need user authorized"
 
 
-def test_expired_token_is_401_and_a_refresh_heals(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    short = sandbox_factory(token_ttl=1)
+def test_expired_token_is_401_and_a_refresh_heals(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    short = emulator_factory(token_ttl=1)
     first = short.access_token()
     second = short.access_token()
     for value in (first, second):  # a newer token does not end an older one
@@ -210,16 +202,16 @@ def test_expired_token_is_401_and_a_refresh_heals(sandbox_factory: Callable[...,
     classified(product_call(short, short.access_token(), IDS[0]), Outcome.OK, api=PRODUCT_GET)
 
 
-def test_denied_api_is_fatal_after_the_token_check(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    denied = sandbox_factory(deny_api=["alibaba.product.get"])
+def test_denied_api_is_fatal_after_the_token_check(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    denied = emulator_factory(deny_api=["alibaba.product.get"])
     token = denied.access_token()
     classified(product_call(denied, "not-a-token", IDS[0]), Outcome.TOKEN, "401")
     classified(product_call(denied, token, IDS[0]), Outcome.FATAL, "gw.APIACLDecline", status=400)
     classified(product_call(denied, token, IDS[0], FENXIAO), Outcome.OK, api=FENXIAO)
 
 
-def test_unknown_api_is_fatal(sandbox: SandboxProcess, token: str) -> None:
-    reply = api_call(sandbox, UNKNOWN_API, {"productID": IDS[0]}, token=token)
+def test_unknown_api_is_fatal(emulator: GatewayEmulator, token: str) -> None:
+    reply = api_call(emulator, UNKNOWN_API, {"productID": IDS[0]}, token=token)
     classified(reply, Outcome.FATAL, "gw.APIUnsupported", status=400)
 
 
@@ -235,13 +227,13 @@ def test_unknown_api_is_fatal(sandbox: SandboxProcess, token: str) -> None:
     ],
     ids=["productID", "productID-not-a-number", "offerDetailParam", "offerId-in-json", "json", "offerId"],
 )
-def test_missing_parameter_is_a_failure_of_the_item(sandbox: SandboxProcess, token: str, api: ApiSpec,
+def test_missing_parameter_is_a_failure_of_the_item(emulator: GatewayEmulator, token: str, api: ApiSpec,
                                                     params: dict[str, object]) -> None:
-    classified(api_call(sandbox, api, params, token=token), Outcome.BUSINESS, "gw.ParamMissing", status=400)
+    classified(api_call(emulator, api, params, token=token), Outcome.BUSINESS, "gw.ParamMissing", status=400)
 
 
-def test_real_quota_excess_is_throttled(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    limited = sandbox_factory(qps=5)
+def test_real_quota_excess_is_throttled(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    limited = emulator_factory(qps=5)
     token = limited.access_token()
     started = time.time()
     replies = [product_call(limited, token, IDS[i % len(IDS)]) for i in range(30)]
@@ -269,8 +261,8 @@ def test_real_quota_excess_is_throttled(sandbox_factory: Callable[..., SandboxPr
     assert stats["max_per_sliding_second"] <= 5
 
 
-def test_unsigned_calls_do_not_count_against_the_quota(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    limited = sandbox_factory(qps=2)
+def test_unsigned_calls_do_not_count_against_the_quota(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    limited = emulator_factory(qps=2)
     token = limited.access_token()
     for _ in range(5):
         api_call(limited, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, signed=False)
@@ -279,17 +271,17 @@ def test_unsigned_calls_do_not_count_against_the_quota(sandbox_factory: Callable
 
 
 @pytest.mark.parametrize(("kind", "status"), [("throttle", 400), ("throttle200", 200)])
-def test_scripted_throttle(sandbox: SandboxProcess, token: str, kind: str, status: int) -> None:
-    sandbox.reset()
-    sandbox.script([{"kind": kind, "api": "alibaba.product.get"}])
-    result = classified(product_call(sandbox, token, IDS[0]), Outcome.THROTTLE, status=status)
+def test_scripted_throttle(emulator: GatewayEmulator, token: str, kind: str, status: int) -> None:
+    emulator.reset()
+    emulator.script([{"kind": kind, "api": "alibaba.product.get"}])
+    result = classified(product_call(emulator, token, IDS[0]), Outcome.THROTTLE, status=status)
     assert result.error_code in {"gw.QosAppFrequencyLimit", "gw.QosApiFrequencyLimit", "gw.QosRequestLimit"}
-    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)  # used up
-    assert sandbox.stats()["faults"] == {kind: 1}
+    classified(product_call(emulator, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)  # used up
+    assert emulator.stats()["faults"] == {kind: 1}
 
 
-def test_used_up_usage_is_fatal(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    metered = sandbox_factory(usage_limit=3)
+def test_used_up_usage_is_fatal(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    metered = emulator_factory(usage_limit=3)
     token = metered.access_token()
     for offer_id in (IDS[0], IDS[1], MISSING[0]):  # a business failure is a served call too
         assert product_call(metered, token, offer_id)[0] == 200
@@ -299,70 +291,70 @@ def test_used_up_usage_is_fatal(sandbox_factory: Callable[..., SandboxProcess]) 
 
 @pytest.mark.parametrize("status", [500, 200])
 @pytest.mark.parametrize("code", ["gw.ISPInvokeError", "gw.ISPConnectError", "gw.ISPInvokeTimeout"])
-def test_scripted_backend_failure_is_transient(sandbox: SandboxProcess, token: str, code: str, status: int) -> None:
-    sandbox.script([{"kind": "isp", "code": code, "status": status}])
-    classified(product_call(sandbox, token, IDS[0]), Outcome.TRANSIENT, code, status=status)
+def test_scripted_backend_failure_is_transient(emulator: GatewayEmulator, token: str, code: str, status: int) -> None:
+    emulator.script([{"kind": "isp", "code": code, "status": status}])
+    classified(product_call(emulator, token, IDS[0]), Outcome.TRANSIENT, code, status=status)
 
 
-def test_random_isp_faults_are_mostly_500(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.reset()  # restarts the fault draw from the seed: the statuses below are reproducible
-    sandbox.script([{"kind": "isp", "times": 10}])
-    statuses = [product_call(sandbox, token, IDS[0])[0] for _ in range(10)]
+def test_random_isp_faults_are_mostly_500(emulator: GatewayEmulator, token: str) -> None:
+    emulator.reset()  # restarts the fault draw from the seed: the statuses below are reproducible
+    emulator.script([{"kind": "isp", "times": 10}])
+    statuses = [product_call(emulator, token, IDS[0])[0] for _ in range(10)]
     assert set(statuses) <= {500, 200} and statuses.count(500) >= 5
 
 
-def test_scripted_5xx_is_transient(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.script([{"kind": "5xx", "times": 6}])
+def test_scripted_5xx_is_transient(emulator: GatewayEmulator, token: str) -> None:
+    emulator.script([{"kind": "5xx", "times": 6}])
     for _ in range(6):
-        reply = product_call(sandbox, token, IDS[0])
+        reply = product_call(emulator, token, IDS[0])
         assert reply[0] in (502, 503)
         assert not reply[1].startswith(b"{")
         classified(reply, Outcome.TRANSIENT)
 
 
-def test_malformed_json_is_transient(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.script([{"kind": "malformed", "times": 8}])
+def test_malformed_json_is_transient(emulator: GatewayEmulator, token: str) -> None:
+    emulator.script([{"kind": "malformed", "times": 8}])
     for offer_id in IDS[:8]:
-        classified(product_call(sandbox, token, offer_id), Outcome.TRANSIENT, MALFORMED_BODY, status=200)
+        classified(product_call(emulator, token, offer_id), Outcome.TRANSIENT, MALFORMED_BODY, status=200)
 
 
-def test_slow_reply_is_late_but_whole(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.reset()
-    sandbox.script([{"kind": "slow", "ms": 400}, {"kind": "slow", "ms": 400}])
+def test_slow_reply_is_late_but_whole(emulator: GatewayEmulator, token: str) -> None:
+    emulator.reset()
+    emulator.script([{"kind": "slow", "ms": 400}, {"kind": "slow", "ms": 400}])
     started = time.monotonic()
-    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    classified(product_call(emulator, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
     assert time.monotonic() - started >= 0.4
     params = encode_params({**PRODUCT_GET.params_for(str(IDS[0])), "access_token": token})
     params["_aop_signature"] = sign(PRODUCT_GET.url_path(DEMO_APP_KEY), params, DEMO_APP_SECRET)
     with pytest.raises((TimeoutError, socket.timeout, urllib.error.URLError)):
-        http_call(f"{sandbox.url}/{PRODUCT_GET.url_path(DEMO_APP_KEY)}", params, timeout=0.15)
-    assert sandbox.stats()["by_outcome"]["slow"] == 2
+        http_call(f"{emulator.url}/{PRODUCT_GET.url_path(DEMO_APP_KEY)}", params, timeout=0.15)
+    assert emulator.stats()["by_outcome"]["slow"] == 2
 
 
-def test_scripted_token_fault_is_401(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.script([{"kind": "token"}])
-    classified(product_call(sandbox, token, IDS[0]), Outcome.TOKEN, "401", status=401)
-    classified(product_call(sandbox, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
+def test_scripted_token_fault_is_401(emulator: GatewayEmulator, token: str) -> None:
+    emulator.script([{"kind": "token"}])
+    classified(product_call(emulator, token, IDS[0]), Outcome.TOKEN, "401", status=401)
+    classified(product_call(emulator, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
 
 
-def test_scripted_faults_on_the_token_endpoint(sandbox: SandboxProcess) -> None:
-    sandbox.script([{"kind": "5xx", "api": "getToken"}, {"kind": "invalid_grant"}])
-    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.TRANSIENT)
-    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.FATAL, "invalid_grant", status=400)
-    classified(token_call(sandbox, refresh_form(sandbox)), Outcome.OK)
+def test_scripted_faults_on_the_token_endpoint(emulator: GatewayEmulator) -> None:
+    emulator.script([{"kind": "5xx", "api": "getToken"}, {"kind": "invalid_grant"}])
+    classified(token_call(emulator, refresh_form(emulator)), Outcome.TRANSIENT)
+    classified(token_call(emulator, refresh_form(emulator)), Outcome.FATAL, "invalid_grant", status=400)
+    classified(token_call(emulator, refresh_form(emulator)), Outcome.OK)
 
 
-def test_faults_only_hit_calls_that_passed_every_check(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.reset()
-    sandbox.script([{"kind": "5xx"}])
-    classified(product_call(sandbox, "not-a-token", IDS[0]), Outcome.TOKEN, "401")
-    assert sandbox.get("/_sandbox/faults")["pending"]  # not used by the refused call
-    classified(product_call(sandbox, token, IDS[0]), Outcome.TRANSIENT)
-    assert sandbox.get("/_sandbox/faults")["pending"] == []
+def test_faults_only_hit_calls_that_passed_every_check(emulator: GatewayEmulator, token: str) -> None:
+    emulator.reset()
+    emulator.script([{"kind": "5xx"}])
+    classified(product_call(emulator, "not-a-token", IDS[0]), Outcome.TOKEN, "401")
+    assert emulator.get("/_sandbox/faults")["pending"]  # not used by the refused call
+    classified(product_call(emulator, token, IDS[0]), Outcome.TRANSIENT)
+    assert emulator.get("/_sandbox/faults")["pending"] == []
 
 
-def test_random_faults_by_rate(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    faulty = sandbox_factory(fault_5xx=0.15, fault_isp=0.15, fault_throttle=0.1, fault_throttle200=0.1,
+def test_random_faults_by_rate(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    faulty = emulator_factory(fault_5xx=0.15, fault_isp=0.15, fault_throttle=0.1, fault_throttle200=0.1,
                              fault_malformed=0.1, fault_slow=0.1, slow_ms=5)
     token = faulty.access_token()  # the token endpoint never gets random faults
     outcomes = [classify_response(*product_call(faulty, token, IDS[i % 40]), PRODUCT_GET).outcome
@@ -376,9 +368,9 @@ def test_random_faults_by_rate(sandbox_factory: Callable[..., SandboxProcess]) -
     assert stats["throttled"] == 0  # injected throttles are faults, not quota refusals
 
 
-def test_bad_fault_script_is_refused(sandbox: SandboxProcess) -> None:
+def test_bad_fault_script_is_refused(emulator: GatewayEmulator) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
-        sandbox.script([{"kind": "meteor"}])
+        emulator.script([{"kind": "meteor"}])
     caught.value.close()
     assert caught.value.code == 400
 
@@ -391,8 +383,8 @@ def _timeout_moment(text: str) -> datetime:
 
 
 @pytest.mark.parametrize("protocol", ["http", "param2"])
-def test_refresh_grant_has_the_documented_shape(sandbox: SandboxProcess, protocol: str) -> None:
-    reply = token_call(sandbox, refresh_form(sandbox), protocol)
+def test_refresh_grant_has_the_documented_shape(emulator: GatewayEmulator, protocol: str) -> None:
+    reply = token_call(emulator, refresh_form(emulator), protocol)
     assert reply[0] == 200
     classified(reply, Outcome.OK)
     body = json.loads(reply[1])
@@ -414,18 +406,18 @@ def test_refresh_grant_has_the_documented_shape(sandbox: SandboxProcess, protoco
     ],
     ids=["secret", "client-id", "refresh-token", "grant-type"],
 )
-def test_refused_token_requests(sandbox: SandboxProcess, changes: dict[str, str], status: int, error: str) -> None:
-    classified(token_call(sandbox, refresh_form(sandbox, **changes)), Outcome.FATAL, error, status=status)
+def test_refused_token_requests(emulator: GatewayEmulator, changes: dict[str, str], status: int, error: str) -> None:
+    classified(token_call(emulator, refresh_form(emulator, **changes)), Outcome.FATAL, error, status=status)
 
 
-def test_token_endpoint_checks_the_app_key(sandbox: SandboxProcess) -> None:
-    reply = http_call(f"{sandbox.url}/http/1/system.oauth2/getToken/999999", refresh_form(sandbox))
+def test_token_endpoint_checks_the_app_key(emulator: GatewayEmulator) -> None:
+    reply = http_call(f"{emulator.url}/http/1/system.oauth2/getToken/999999", refresh_form(emulator))
     classified(reply, Outcome.FATAL, "gw.AppKeyNotFound", status=400)
 
 
-def _authorize(sandbox: SandboxProcess, redirect_uri: str, state: str) -> dict[str, str]:
-    host, port = urllib.parse.urlsplit(sandbox.base).netloc.split(":")
-    query = urllib.parse.urlencode({"client_id": sandbox.app_key, "site": "1688", "redirect_uri": redirect_uri,
+def _authorize(emulator: GatewayEmulator, redirect_uri: str, state: str) -> dict[str, str]:
+    host, port = urllib.parse.urlsplit(emulator.base).netloc.split(":")
+    query = urllib.parse.urlencode({"client_id": emulator.app_key, "site": "1688", "redirect_uri": redirect_uri,
                                     "state": state})
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
@@ -440,38 +432,38 @@ def _authorize(sandbox: SandboxProcess, redirect_uri: str, state: str) -> dict[s
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
 
 
-def test_authorization_code_flow(sandbox: SandboxProcess) -> None:
+def test_authorization_code_flow(emulator: GatewayEmulator) -> None:
     redirect = "http://127.0.0.1:9/callback"
-    query = _authorize(sandbox, redirect, "opaque-42")
+    query = _authorize(emulator, redirect, "opaque-42")
     assert query["state"] == "opaque-42"
-    form = {"grant_type": "authorization_code", "need_refresh_token": "true", "client_id": sandbox.app_key,
-            "client_secret": sandbox.app_secret, "redirect_uri": redirect, "code": query["code"]}
-    reply = token_call(sandbox, form)
+    form = {"grant_type": "authorization_code", "need_refresh_token": "true", "client_id": emulator.app_key,
+            "client_secret": emulator.app_secret, "redirect_uri": redirect, "code": query["code"]}
+    reply = token_call(emulator, form)
     classified(reply, Outcome.OK, status=200)
     body = json.loads(reply[1])
     assert body["access_token"] and body["refresh_token"] and body["expires_in"] == "36000"
-    classified(product_call(sandbox, body["access_token"], IDS[0]), Outcome.OK, api=PRODUCT_GET)
+    classified(product_call(emulator, body["access_token"], IDS[0]), Outcome.OK, api=PRODUCT_GET)
     # the code is single-use; the new refresh token works for refresh grants
-    classified(token_call(sandbox, form), Outcome.FATAL, "invalid_grant", status=400)
-    classified(token_call(sandbox, refresh_form(sandbox, refresh_token=body["refresh_token"])), Outcome.OK)
+    classified(token_call(emulator, form), Outcome.FATAL, "invalid_grant", status=400)
+    classified(token_call(emulator, refresh_form(emulator, refresh_token=body["refresh_token"])), Outcome.OK)
 
 
-def test_postpone_token_issues_a_new_refresh_token(sandbox: SandboxProcess, token: str) -> None:
-    form = {"client_id": sandbox.app_key, "client_secret": sandbox.app_secret,
+def test_postpone_token_issues_a_new_refresh_token(emulator: GatewayEmulator, token: str) -> None:
+    form = {"client_id": emulator.app_key, "client_secret": emulator.app_secret,
             "refresh_token": DEMO_REFRESH_TOKEN, "access_token": token}
-    reply = token_call(sandbox, form, "param2", "postponeToken")
+    reply = token_call(emulator, form, "param2", "postponeToken")
     classified(reply, Outcome.OK, status=200)
     body = json.loads(reply[1])
     assert body["refresh_token"] != DEMO_REFRESH_TOKEN
     _timeout_moment(body["refresh_token_timeout"])
     for refresh_token in (body["refresh_token"], DEMO_REFRESH_TOKEN):  # the old one stays valid
-        classified(token_call(sandbox, refresh_form(sandbox, refresh_token=refresh_token)), Outcome.OK)
+        classified(token_call(emulator, refresh_form(emulator, refresh_token=refresh_token)), Outcome.OK)
     form["access_token"] = "not-a-token"
-    classified(token_call(sandbox, form, "param2", "postponeToken"), Outcome.TOKEN, "401")
+    classified(token_call(emulator, form, "param2", "postponeToken"), Outcome.TOKEN, "401")
 
 
-def test_revoked_tokens(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    revoked = sandbox_factory()
+def test_revoked_tokens(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    revoked = emulator_factory()
     token = revoked.access_token()
     revoked.revoke()
     classified(token_call(revoked, refresh_form(revoked)), Outcome.FATAL, "invalid_grant", status=400)
@@ -482,14 +474,14 @@ def test_revoked_tokens(sandbox_factory: Callable[..., SandboxProcess]) -> None:
 
 # -- stats -------------------------------------------------------------------------------------
 
-def test_stats_count_every_outcome(sandbox: SandboxProcess, token: str) -> None:
-    sandbox.reset()
-    api_call(sandbox, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, secret="wrong")
-    product_call(sandbox, token, IDS[0])
-    product_call(sandbox, token, IDS[1], FENXIAO)
-    product_call(sandbox, token, MISSING[0])
-    token_call(sandbox, refresh_form(sandbox))
-    stats = sandbox.stats()
+def test_stats_count_every_outcome(emulator: GatewayEmulator, token: str) -> None:
+    emulator.reset()
+    api_call(emulator, PRODUCT_GET, PRODUCT_GET.params_for(str(IDS[0])), token=token, secret="wrong")
+    product_call(emulator, token, IDS[0])
+    product_call(emulator, token, IDS[1], FENXIAO)
+    product_call(emulator, token, MISSING[0])
+    token_call(emulator, refresh_form(emulator))
+    stats = emulator.stats()
     assert stats["requests"] == 5
     assert stats["signature_failures"] == 1
     assert stats["served"] == 3 and stats["arrivals"] == 3
@@ -498,8 +490,8 @@ def test_stats_count_every_outcome(sandbox: SandboxProcess, token: str) -> None:
     assert stats["by_api"] == {"alibaba.product.get": 3, "alibaba.fenxiao.productInfo.get": 1, "getToken": 1}
     assert stats["max_per_second"] <= 3 and stats["max_per_sliding_second"] <= 3
     assert "app_secret" not in stats["config"] and DEMO_APP_SECRET not in json.dumps(stats)
-    sandbox.reset()
-    assert sandbox.stats()["requests"] == 0
+    emulator.reset()
+    assert emulator.stats()["requests"] == 0
 
 
 # -- the catalogue -----------------------------------------------------------------------------
@@ -598,7 +590,7 @@ def _at(offer_id: int, epoch: int, catalogue: Catalogue = CATALOGUE) -> Offer:
 
 
 def test_epoch_zero_is_the_base_catalogue() -> None:
-    bodies = ProductBodies(Catalogue(SANDBOX_SEED))
+    bodies = ProductBodies(Catalogue(SEED))
     for offer_id in IDS + MISSING:
         assert CATALOGUE.offer(offer_id, 0) == CATALOGUE.offer(offer_id)
         assert CATALOGUE.drift_epoch(offer_id, 0) == 0
@@ -700,8 +692,8 @@ def _prices_and_stock(api: str, view: dict[str, Any]) -> PricesAndStock:
     )
 
 
-def _post_epoch(sandbox: SandboxProcess, body: bytes | None) -> Reply:
-    request = urllib.request.Request(f"{sandbox.base}/_sandbox/epoch", data=body, method="POST",
+def _post_epoch(emulator: GatewayEmulator, body: bytes | None) -> Reply:
+    request = urllib.request.Request(f"{emulator.base}/_sandbox/epoch", data=body, method="POST",
                                      headers={"Content-Type": "application/json"} if body else {})
     try:
         with urllib.request.urlopen(request, timeout=5) as reply:
@@ -711,10 +703,10 @@ def _post_epoch(sandbox: SandboxProcess, body: bytes | None) -> Reply:
             return error.code, error.read()
 
 
-def test_new_epoch_is_served_at_once_by_all_three_apis(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    drifting = sandbox_factory()
+def test_new_epoch_is_served_at_once_by_all_three_apis(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    drifting = emulator_factory()
     token = drifting.access_token()
-    ids, bodies = IDS[:20], ProductBodies(Catalogue(SANDBOX_SEED))
+    ids, bodies = IDS[:20], ProductBodies(Catalogue(SEED))
 
     def fetch_all() -> dict[tuple[str, int], bytes]:
         replies = {}
@@ -760,8 +752,8 @@ def test_new_epoch_is_served_at_once_by_all_three_apis(sandbox_factory: Callable
 
 @pytest.mark.parametrize("body", [b'{"epoch": -1}', b'{"epoch": "2"}', b'{"epoch": 1.5}', b'{"epoch": true}',
                                   f'{{"epoch": {MAX_EPOCH + 1}}}'.encode(), b"[3]", b"{not json"])
-def test_bad_epoch_is_refused(sandbox_factory: Callable[..., SandboxProcess], body: bytes) -> None:
-    started = sandbox_factory(epoch=4)
+def test_bad_epoch_is_refused(emulator_factory: Callable[..., GatewayEmulator], body: bytes) -> None:
+    started = emulator_factory(epoch=4)
     assert started.get("/_sandbox/epoch") == {"epoch": 4}
     status, reply = _post_epoch(started, body)
     assert status == 400 and "error" in json.loads(reply)
@@ -773,8 +765,8 @@ def test_bad_epoch_is_refused(sandbox_factory: Callable[..., SandboxProcess], bo
 
 # -- the command line --------------------------------------------------------------------------
 
-def test_first_line_is_the_url_and_sigterm_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    started = sandbox_factory("--host", "127.0.0.1", access_log=True)
+def test_first_line_is_the_url_and_sigterm_exits_0(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    started = emulator_factory("--host", "127.0.0.1", access_log=True)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/openapi", started.url)
     assert started.stats()["requests"] == 0
     token = started.access_token()
@@ -786,8 +778,8 @@ def test_first_line_is_the_url_and_sigterm_exits_0(sandbox_factory: Callable[...
         assert secret not in log
 
 
-def test_latency_and_timestamp_window(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    strict = sandbox_factory(latency_ms=150, max_timestamp_skew=60)
+def test_latency_and_timestamp_window(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    strict = emulator_factory(latency_ms=150, max_timestamp_skew=60)
     token = strict.access_token()
     started = time.monotonic()
     classified(product_call(strict, token, IDS[0]), Outcome.OK, api=PRODUCT_GET)
@@ -797,10 +789,10 @@ def test_latency_and_timestamp_window(sandbox_factory: Callable[..., SandboxProc
     classified(reply, Outcome.FATAL, "gw.SignatureInvalid", status=400)
 
 
-def test_latency_jitter_has_a_long_tail(sandbox_factory: Callable[..., SandboxProcess]) -> None:
+def test_latency_jitter_has_a_long_tail(emulator_factory: Callable[..., GatewayEmulator]) -> None:
     """``--latency-jitter-ms 40`` on ``--latency-ms 20``: no reply comes sooner than the base
     latency, and the extra delays vary (a seeded exponential draw, mean 40 ms)."""
-    jittery = sandbox_factory(latency_ms=20, latency_jitter_ms=40)
+    jittery = emulator_factory(latency_ms=20, latency_jitter_ms=40)
     token = jittery.access_token()
     took = []
     for offer_id in IDS[:12]:
@@ -812,10 +804,11 @@ def test_latency_jitter_has_a_long_tail(sandbox_factory: Callable[..., SandboxPr
     assert sum(took) / len(took) > 0.04, took
 
 
-def test_sigint_exits_0(sandbox_factory: Callable[..., SandboxProcess]) -> None:
-    assert sandbox_factory().stop(signal.SIGINT) == 0
+def test_sigint_exits_0(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    assert emulator_factory().stop(signal.SIGINT) == 0
 
 
+@pytest.mark.e2e  # runs the emulator's CLI
 @pytest.mark.parametrize("flag", [("--fault-isp", "2"), ("--epoch", "-1")], ids=["fault-isp", "epoch"])
 def test_bad_flag_is_refused(flag: tuple[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", *flag], cwd=ROOT,

@@ -25,15 +25,12 @@ from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
 from ali1688spider.cluster.tokens import RedisTokenStore
-from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
-from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.demo.services import GatewayEmulator, gateway_emulator, mongo_server, redis_server
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
-from .crawling import sandbox_post, sandbox_stats
+from .crawling import CATALOGUE, SEED
 from .deploying import PROJECT, ROOT, ScrapydProcess, clean_environment, project_copy, scrapyd_deploy, start_scrapyd
 
-SEED = 1688
-CATALOGUE = Catalogue(SEED)
 DATABASE = "ali1688_scrapyd"
 REDIS_DATABASE = "ali1688_scrapyd_redis"  # the product_redis jobs' own, so each test sees only its documents
 QUEUE = "product_redis:start_urls"
@@ -42,9 +39,11 @@ Mongo = tuple[str, MongoClient[dict[str, Any]]]
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    with gateway_emulator("--seed", str(SEED), "--qps", str(QPS)) as service:
-        yield service.url
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEmulator]:
+    """This module's own emulator, in place of the shared one: the quota at QPS."""
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    with gateway_emulator("--seed", str(SEED), "--qps", str(QPS), log_path=log_path) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +61,12 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: str, mongo: Mongo,
+def scrapyd(tmp_path_factory: pytest.TempPathFactory, emulator: GatewayEmulator, mongo: Mongo,
             redis_url: str) -> Iterator[ScrapydProcess]:
     """A scrapyd whose environment holds what a scrapyd host's would: the credentials, MongoDB
     and Redis."""
     env = {
-        "ALI1688_GATEWAY_URL": emulator, "ALI1688_APP_KEY": DEMO_APP_KEY,
+        "ALI1688_GATEWAY_URL": emulator.url, "ALI1688_APP_KEY": DEMO_APP_KEY,
         "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
         "MONGO_URI": mongo[0], "MONGO_DATABASE": DATABASE, "REDIS_URL": redis_url,
         "ALI1688_BACKOFF_BASE": "0.05", "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5",
@@ -98,8 +97,8 @@ def test_scrapy_cfg_has_the_local_target() -> None:
     assert target["project"] == PROJECT
 
 
-def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict[str, object], emulator: str,
-                                         mongo: Mongo) -> None:
+def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict[str, object],
+                                         emulator: GatewayEmulator, mongo: Mongo) -> None:
     assert deployed["project"] == PROJECT
     assert "product" in scrapyd.get("listspiders.json", project=PROJECT)["spiders"]
     ids = [str(i) for i in CATALOGUE.offer_ids(45, start=650_000_000_000)]  # > 2 s at QPS
@@ -115,7 +114,7 @@ def test_scheduled_job_crawls_into_mongo(scrapyd: ScrapydProcess, deployed: dict
     for doc in db.products.find({"_id": {"$in": ids[:5]}}):
         prices = [tier["price"] for tier in doc["price_tiers"]] + [doc["min_price"], doc["max_price"]]
         assert prices and all(isinstance(price, Decimal128) for price in prices)
-    seen = sandbox_stats(emulator)
+    seen = emulator.stats()
     assert seen["signature_failures"] == 0
     assert seen["max_per_second"] <= QPS  # the setting given to schedule.json reached the job:
     # without it the 45 calls would go out at once (CONCURRENT_REQUESTS 32)
@@ -144,8 +143,9 @@ def test_fatal_stop_is_a_failed_job(scrapyd: ScrapydProcess, deployed: dict[str,
 SUMMARY = re.compile(r"summary: fetched (\d+), failed (\d+) \(([^)]*)\)")
 
 
+@pytest.mark.e2e  # runs scrapy enqueue
 def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deployed: dict[str, object],
-                                                  emulator: str, mongo: Mongo, redis_url: str,
+                                                  emulator: GatewayEmulator, mongo: Mongo, redis_url: str,
                                                   tmp_path: Path) -> None:
     """Two ``product_redis`` jobs share a queue filled by ``scrapy enqueue`` and end by themselves
     (``MAX_IDLE_TIME_BEFORE_CLOSE``) once it is drained, exiting 0."""
@@ -158,7 +158,7 @@ def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deplo
                               capture_output=True, text=True, timeout=60)
     assert enqueued.returncode == 0, enqueued.stderr
     assert f"pushed 61 entries to {QUEUE}" in enqueued.stdout
-    sandbox_post(emulator, "/_sandbox/reset")  # count this test's calls only
+    emulator.reset()  # count this test's calls only
 
     settings = {"MAX_IDLE_TIME_BEFORE_CLOSE": "2", "ALI1688_QUEUE_POLL_SECONDS": "0.2",
                 "ALI1688_QPS": str(QPS), "MONGO_DATABASE": REDIS_DATABASE}
@@ -176,7 +176,7 @@ def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deplo
     assert [(doc["_id"], doc["reason"]) for doc in failures] == [("not-an-id", "invalid_reference")]
     queue = redis.Redis.from_url(redis_url)
     assert queue.llen(QUEUE) == 0 and queue.zcard(QUEUE + ":leased") == 0
-    seen = sandbox_stats(emulator)
+    seen = emulator.stats()
     assert seen["signature_failures"] == 0
     assert seen["max_per_second"] <= QPS  # the quota both jobs book in Redis
 
@@ -198,6 +198,7 @@ def test_redis_jobs_end_once_the_queue_is_drained(scrapyd: ScrapydProcess, deplo
     queue.close()
 
 
+@pytest.mark.e2e  # runs scrapyd-deploy
 def test_egg_needs_no_requirements_file(tmp_path: Path) -> None:
     """``scrapyd-deploy --build-egg`` from the package, setup.py and scrapy.cfg alone."""
     checkout = project_copy(tmp_path / "checkout", "http://127.0.0.1:6800")

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -29,28 +30,28 @@ from ali1688spider.aop import (
     encode_params,
     sign,
 )
-from ali1688spider.demo.services import gateway_emulator
+from ali1688spider.demo.services import GatewayEmulator, gateway_emulator
 from ali1688spider.gateway.tokens import TokenManager
-from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
-from .crawling import ROOT, sandbox_post, sandbox_stats
+from .crawling import CATALOGUE, ROOT, SEED
 
 
 @pytest.fixture(scope="module")
-def gateway():
-    with gateway_emulator("--token-ttl", "2") as service:
-        yield service.url
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEmulator]:
+    """This module's own emulator, in place of the shared one: access tokens live 2 seconds."""
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    with gateway_emulator("--seed", str(SEED), "--token-ttl", "2", log_path=log_path) as started:
+        yield started
 
 
 @pytest.fixture
-def client(gateway):
-    sandbox_post(gateway, "/_sandbox/reset")
-    return TokenClient(gateway, DEMO_APP_KEY, DEMO_APP_SECRET, backoff=0.01)
+def client(emulator):
+    return TokenClient(emulator.url, DEMO_APP_KEY, DEMO_APP_SECRET, backoff=0.01)
 
 
 def call_product_get(gateway: str, access_token: str) -> tuple[int, bytes]:
-    params = {**PRODUCT_GET.params_for(str(Catalogue(1688).offer_ids(1)[0])), "access_token": access_token,
+    params = {**PRODUCT_GET.params_for(str(CATALOGUE.offer_ids(1)[0])), "access_token": access_token,
               "_aop_timestamp": int(time.time() * 1000)}
     encoded = encode_params(params)
     encoded["_aop_signature"] = sign(PRODUCT_GET.url_path(DEMO_APP_KEY), encoded, DEMO_APP_SECRET)
@@ -78,41 +79,40 @@ def test_invalid_grant_is_permanent(client):
     assert caught.value.permanent and caught.value.code == "invalid_grant"
 
 
-def test_wrong_secret_is_permanent(gateway):
+def test_wrong_secret_is_permanent(emulator):
     with pytest.raises(TokenError) as caught:
-        TokenClient(gateway, DEMO_APP_KEY, "wrong", backoff=0.01).refresh(DEMO_REFRESH_TOKEN)
+        TokenClient(emulator.url, DEMO_APP_KEY, "wrong", backoff=0.01).refresh(DEMO_REFRESH_TOKEN)
     assert caught.value.permanent and caught.value.code == "invalid_client"
 
 
-def test_a_5xx_on_the_token_endpoint_is_retried(client, gateway):
-    sandbox_post(gateway, "/_sandbox/faults", {"script": [{"kind": "5xx", "api": "getToken", "times": 2}]})
+def test_a_5xx_on_the_token_endpoint_is_retried(client, emulator):
+    emulator.script([{"kind": "5xx", "api": "getToken", "times": 2}])
     token = client.refresh(DEMO_REFRESH_TOKEN)
     assert token.access_token
-    assert sandbox_stats(gateway)["by_outcome"]["http_5xx"] == 2
+    assert emulator.stats()["by_outcome"]["http_5xx"] == 2
 
 
-def test_a_token_endpoint_that_keeps_failing_is_a_transient_error(client, gateway):
-    sandbox_post(gateway, "/_sandbox/faults", {"script": [{"kind": "5xx", "api": "getToken", "times": 3}]})
+def test_a_token_endpoint_that_keeps_failing_is_a_transient_error(client, emulator):
+    emulator.script([{"kind": "5xx", "api": "getToken", "times": 3}])
     with pytest.raises(TokenError) as caught:
         client.refresh(DEMO_REFRESH_TOKEN)
     assert not caught.value.permanent
 
 
-def test_a_token_expires(client, gateway):
+def test_a_token_expires(client, emulator):
     token = client.refresh(DEMO_REFRESH_TOKEN)
-    status, body = call_product_get(gateway, token.access_token)
+    status, body = call_product_get(emulator.url, token.access_token)
     assert classify_response(status, body, PRODUCT_GET).outcome is Outcome.OK
     time.sleep(max(0.0, token.expires_at - time.time()) + 0.3)
-    status, body = call_product_get(gateway, token.access_token)
+    status, body = call_product_get(emulator.url, token.access_token)
     assert status == 401
     assert classify_response(status, body, PRODUCT_GET).outcome is Outcome.TOKEN
 
 
-def test_authorization_code_flow_and_postpone(client, gateway):
+def test_authorization_code_flow_and_postpone(client, emulator):
     redirect = "http://127.0.0.1:9/callback"
     authorize = client.authorize_url(redirect, "xyz")
     assert authorize.startswith("https://auth.1688.com/oauth/authorize?client_id=1000000&site=1688")
-    base = gateway.rsplit("/openapi", 1)[0]
     query = urllib.parse.urlencode({"client_id": DEMO_APP_KEY, "redirect_uri": redirect, "state": "xyz"})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -121,7 +121,7 @@ def test_authorization_code_flow_and_postpone(client, gateway):
 
     opener = urllib.request.build_opener(NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as redirected:
-        opener.open(f"{base}/_sandbox/authorize?{query}", timeout=5)
+        opener.open(f"{emulator.base}/_sandbox/authorize?{query}", timeout=5)
     location = redirected.value.headers["Location"]
     redirected.value.close()
     code = parse_qs(urlsplit(location).query)["code"][0]
@@ -148,7 +148,7 @@ def test_file_store_is_private_and_round_trips(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_concurrent_callers_share_one_refresh(client, gateway):
+async def test_concurrent_callers_share_one_refresh(client, emulator):
     import asyncio
 
     manager = TokenManager(client, MemoryTokenStore(), refresh_token=DEMO_REFRESH_TOKEN)
@@ -158,12 +158,13 @@ async def test_concurrent_callers_share_one_refresh(client, gateway):
 
     tokens = await deferred_from_coro(many())
     assert len({token.access_token for token in tokens}) == 1
-    assert sandbox_stats(gateway)["token_grants"] == 1
+    assert emulator.stats()["token_grants"] == 1
     # an early refresh: 2-second tokens are refreshed in their last fifth, not on every call
     assert manager.margin() == pytest.approx(0.4, abs=0.1)
     assert not manager.needs_refresh()
 
 
+@pytest.mark.e2e  # runs the token CLI
 def test_cli_shows_expiry_without_the_token(client, tmp_path):
     path = tmp_path / "token.json"
     token = client.refresh(DEMO_REFRESH_TOKEN)

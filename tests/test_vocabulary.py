@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ali1688spider import stat_keys
 from ali1688spider.outcomes import FailureReason, FailureRecord
 
@@ -68,6 +70,7 @@ def test_a_failure_document_holds_the_reason_as_text():
     assert type(doc["reason"]) is str and doc["reason"] == "gave_up"
 
 
+@pytest.mark.e2e  # starts a Python subprocess
 def test_the_enqueue_command_imports_no_spider():
     code = ("import sys; import ali1688spider.commands.enqueue; "
             "print(sorted(m for m in sys.modules if m.startswith(('ali1688spider.spiders', 'redis', 'scrapy_redis'))))")

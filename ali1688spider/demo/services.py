@@ -1,13 +1,18 @@
-"""Start the local stand-ins a demo or a test needs: the gateway emulator and a Mongo-protocol
-server (``secantusdb``, a dev/demo dependency run as its own process, never imported here).
+"""Start the local stand-ins a demo, a test or a benchmark needs: the gateway emulator, a
+Mongo-protocol server (``secantusdb``, a dev/demo dependency run as its own process, never
+imported here) and ``redis-server``.
 
 Each server listens on a free loopback port and is stopped by leaving the ``with`` block.
+:func:`gateway_emulator` is the one way the project starts the emulator: it gives a
+:class:`GatewayEmulator`, with helpers for the emulator's ``/_sandbox/*`` controls.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -15,9 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from ..sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+
+#: The directory holding the ``ali1688spider`` package: the emulator runs the same code as its caller.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+EMULATOR_START_TIMEOUT = 20.0  # seconds to wait for the emulator's first stdout line
 
 
 def free_port() -> int:
@@ -26,7 +40,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop_process(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10) -> int:
     """Send ``sig``, wait up to ``timeout`` seconds, then kill; close its pipe; return its status."""
     if process.poll() is None:
         process.send_signal(sig)
@@ -43,30 +57,140 @@ def stop_process(process: subprocess.Popen[str], sig: int = signal.SIGTERM, time
 @dataclass
 class Service:
     name: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[Any]
     url: str
 
-    def stop(self) -> None:
-        stop_process(self.process)
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the server (SIGTERM by default) and return its exit status."""
+        return stop_process(self.process, sig)
+
+
+@dataclass
+class GatewayEmulator(Service):
+    """A running ``python -m ali1688spider.sandbox``: ``url`` is its ``…/openapi`` base, ``base``
+    its ``http://host:port``; the credentials it accepts; helpers for its ``/_sandbox/*`` controls."""
+
+    flags: tuple[str, ...] = ()
+    log_path: Path | None = None  # the emulator's stderr, when it was sent to a file
+    app_key: str = field(init=False)
+    app_secret: str = field(init=False)
+    refresh_token: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app_key = _flag_value(self.flags, "--app-key", DEMO_APP_KEY)
+        self.app_secret = _flag_value(self.flags, "--app-secret", DEMO_APP_SECRET)
+        self.refresh_token = _flag_value(self.flags, "--refresh-token", DEMO_REFRESH_TOKEN)
+
+    def __repr__(self) -> str:
+        return f"<GatewayEmulator {self.url} pid={self.process.pid}>"
+
+    @property
+    def base(self) -> str:
+        """``http://host:port``, where the ``/_sandbox/*`` controls are."""
+        return self.url.rsplit("/openapi", 1)[0]
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def get(self, path: str) -> Any:
+        """``GET base + path``: its JSON reply."""
+        return self._send(self.base + path)
+
+    def post(self, path: str, data: Any = None) -> Any:
+        """``POST base + path`` with ``data`` (default ``{}``) as JSON: its JSON reply (``{}`` if empty)."""
+        return self._send(self.base + path, json.dumps(data if data is not None else {}).encode(), "application/json")
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /_sandbox/stats``."""
+        return dict(self.get("/_sandbox/stats"))
+
+    def reset(self) -> None:
+        """Zero stats, quota counters, usage and the fault script (the epoch and tokens stay)."""
+        self.post("/_sandbox/reset")
+
+    def script(self, faults: list[dict[str, Any]]) -> int:
+        """Queue scripted faults, e.g. ``[{"kind": "isp", "times": 2}]``; returns how many are pending."""
+        return int(self.post("/_sandbox/faults", {"script": faults})["pending"])
+
+    def revoke(self, *, refresh_tokens: bool = True, access_tokens: bool = False) -> None:
+        """Revoke the refresh tokens issued so far (the demo one too), and the access tokens if asked."""
+        self.post("/_sandbox/revoke", {"refresh_tokens": refresh_tokens, "access_tokens": access_tokens})
+
+    def access_token(self) -> str:
+        """A fresh access token from a ``refresh_token`` grant with this emulator's credentials."""
+        form = urllib.parse.urlencode({
+            "grant_type": "refresh_token", "client_id": self.app_key, "client_secret": self.app_secret,
+            "refresh_token": self.refresh_token,
+        }).encode()
+        url = f"{self.url}/http/1/system.oauth2/getToken/{self.app_key}"
+        return str(self._send(url, form, "application/x-www-form-urlencoded")["access_token"])
+
+    def _send(self, url: str, data: bytes | None = None, content_type: str = "") -> Any:
+        """GET (or POST ``data``) one of this emulator's own URLs; the JSON reply, ``{}`` if empty."""
+        request = urllib.request.Request(  # noqa: S310 - the emulator's http:// URL
+            url, data=data, headers={"Content-Type": content_type} if content_type else {},
+            method="GET" if data is None else "POST")
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - the emulator's http:// URL
+            body = reply.read()
+        return json.loads(body) if body else {}
+
+
+def _flag_value(flags: Sequence[str], name: str, default: str) -> str:
+    """The value of ``name`` among command-line ``flags`` (``--name value`` or ``--name=value``)."""
+    for index, flag in enumerate(flags):
+        if flag == name and index + 1 < len(flags):
+            return flags[index + 1]
+        if flag.startswith(name + "="):
+            return flag.split("=", 1)[1]
+    return default
 
 
 @contextlib.contextmanager
-def gateway_emulator(*flags: str) -> Iterator[Service]:
-    """``python -m ali1688spider.sandbox --port 0 FLAGS``; ``url`` is its ``…/openapi`` base."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", *flags],
-        stdout=subprocess.PIPE, text=True,
-    )
+def gateway_emulator(*flags: str, log_path: str | os.PathLike[str] | None = None) -> Iterator[GatewayEmulator]:
+    """``python -m ali1688spider.sandbox --port 0 FLAGS`` for the ``with`` block, once it printed
+    its URL. Its stderr goes to ``log_path`` (created or emptied) or, without one, to ours.
+    ``RuntimeError`` when no URL comes within ``EMULATOR_START_TIMEOUT`` seconds."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "ali1688spider.sandbox", "--port", "0", *flags]
+    log = Path(log_path) if log_path is not None else None
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log is not None else None
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = next((word for word in line.split() if word.startswith("http://")), "")
-        if not url:
-            raise RuntimeError(f"the gateway emulator did not start: {line!r}")
-        service = Service("gateway emulator", process, url.rstrip("/"))
-        yield service
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log_fd)
     finally:
-        Service("gateway emulator", process, "").stop()
+        if log_fd is not None:
+            os.close(log_fd)  # the child keeps its own copy
+    emulator = GatewayEmulator("gateway emulator", process, "", tuple(flags), log)
+    try:
+        line = _first_line(process, EMULATOR_START_TIMEOUT)
+        url = next((word for word in line.decode(errors="replace").split() if word.startswith("http://")), "")
+        if not url.endswith("/openapi"):
+            status = emulator.stop()
+            where = f"; see {log}" if log is not None else ""
+            raise RuntimeError(f"the gateway emulator did not start (exit status {status}, "
+                               f"first line {line!r}){where}")
+        emulator.url = url
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def _first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The first line the process writes to its stdout pipe, or what came of it when ``timeout``
+    seconds passed or the pipe closed: never waits longer."""
+    assert process.stdout is not None
+    line = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=left):
+                break
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            line += chunk
+    return line
 
 
 @contextlib.contextmanager
