@@ -9,6 +9,7 @@
 - ``emulator_factory`` (per test): start emulators with their own flags (``--seed SEED`` unless
   given); their stderr goes to ``tmp_path``; they are stopped when the test ends.
 - ``mongo`` (session) and ``database`` (per test): a Mongo-protocol server and a fresh database.
+- ``redis_url`` (per test): a ``redis-server`` of the test's own.
 
 The ``e2e`` marker (``make test-fast`` runs ``-m "not e2e"``): a test that uses a fixture of
 ``SERVICE_FIXTURES``, even through another fixture, gets it here; a test that starts a server or
@@ -29,7 +30,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from ali1688spider.demo.services import GatewayEmulator, gateway_emulator, mongo_server
+from ali1688spider.demo.services import GatewayEmulator, gateway_emulator, mongo_server, redis_server
 
 from .crawling import SEED
 
@@ -38,7 +39,7 @@ from .crawling import SEED
 #: count too.
 SERVICE_FIXTURES = frozenset({
     "emulator", "emulator_factory", "mongo", "database",  # here
-    "redis_url",  # test_bad_input, test_distributed, test_scrapyd
+    "redis_url",  # here, and test_scrapyd's own
     "scrapyd", "deployed",  # test_scrapyd
     "runs",  # test_secrets
     "webhook",  # test_monitors: an HTTP server in a thread
@@ -101,6 +102,15 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayEmulator]]
             return running.enter_context(gateway_emulator(*all_flags, log_path=log_path))
 
         yield start
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A ``redis-server`` of the test's own on a free port (nothing kept on disk): its URL."""
+    with redis_server() as server:
+        yield server.url
 
 
 # -- MongoDB (a Mongo-protocol server, secantusdb, in its own process) ----------------------------

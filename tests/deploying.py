@@ -24,7 +24,8 @@ from typing import Any
 
 from ali1688spider.demo.services import free_port, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+from .crawling import ROOT
+
 PROJECT = "ali1688spider"
 START_TIMEOUT = 20.0
 

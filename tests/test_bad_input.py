@@ -37,12 +37,12 @@ from ali1688spider.aop import PRODUCT_APIS, InvalidOfferRef, Outcome, classify_r
 from ali1688spider.aop.classify import Classification
 from ali1688spider.aop.normalize import NormalizationError, normalize
 from ali1688spider.aop.product import Product
-from ali1688spider.demo.services import GatewayEmulator, mongo_server, redis_server
+from ali1688spider.demo.services import GatewayEmulator
 from ali1688spider.pipelines.validation import InvalidProduct, validate_product
 from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
 from ali1688spider.store.mongo import CODEC_OPTIONS, encodable, product_document
 
-from .crawling import CATALOGUE, ROOT
+from .crawling import CATALOGUE, ROOT, fresh_ids
 from .test_distributed import QUEUE, Workers, worker_env
 
 OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
@@ -50,11 +50,6 @@ _blocks = itertools.count()
 
 FUZZ = settings(max_examples=300, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def fresh_ids(n: int) -> list[str]:
-    start = 850_000_000_000 + next(_blocks) * 1_000_000
-    return [str(i) for i in CATALOGUE.offer_ids(n, start=start)]
 
 
 # == offer references =============================================================================
@@ -328,14 +323,6 @@ def test_a_valid_product_can_be_stored(case: str) -> None:
 
 # == id files =====================================================================================
 
-@pytest.fixture(scope="module")
-def mongo() -> Iterator[tuple[str, MongoClient[dict[str, Any]]]]:
-    with mongo_server() as server:
-        client: MongoClient[dict[str, Any]] = MongoClient(server.url)
-        yield server.url, client
-        client.close()
-
-
 def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Path) -> dict[str, Any]:
     """``scrapy crawl product -a ids_file=path``; checks it ended cleanly, returns its stats."""
     env = worker_env(gateway, mongo_uri, database, "redis://127.0.0.1:1/0")
@@ -417,12 +404,6 @@ def test_utf16_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[
 
 
 # == Redis queue entries ==========================================================================
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    with redis_server() as server:
-        yield server.url
-
 
 def entry_key(entry: bytes) -> str:
     """The failures ``_id`` of a junk entry: its text (README), at most 1000 characters."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,7 +13,8 @@ from scrapy.settings import Settings
 from ali1688spider import config
 from ali1688spider.__main__ import main
 
-ROOT = Path(__file__).resolve().parent.parent
+from .crawling import ROOT
+
 PACKAGE = ROOT / "ali1688spider"
 NAME = re.compile(r"(ALI1688|MONGO|REDIS)_[A-Z0-9_]+|MAX_IDLE_TIME_BEFORE_CLOSE")
 

@@ -30,12 +30,6 @@ pytestmark = pytest.mark.e2e  # emulators, redis-servers and workers started her
 QUEUE = "product_redis:start_urls"
 
 
-@pytest.fixture
-def redis_url():
-    with redis_server() as server:
-        yield server.url
-
-
 def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **extra: str) -> dict[str, str]:
     return clean_env(
         ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,

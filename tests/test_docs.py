@@ -4,9 +4,9 @@ tests cite is a section of docs/PROTOCOL.md, and every file path the document na
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .crawling import ROOT
+
 PROTOCOL = ROOT / "docs" / "PROTOCOL.md"
 CITATION = re.compile(r"PROTOCOL\.md\s*((?:§\d+(?:\s*(?:-|–|and|,)\s*)?)+)")
 

@@ -41,9 +41,9 @@ import pytest_twisted
 from pymongo import MongoClient
 
 from ali1688spider.demo.services import free_port, gateway_emulator, mongo_server
-from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
 from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl
+from .crawling import crawl_env as shared_crawl_env
 
 pytestmark = pytest.mark.e2e  # every test starts its own emulator, Mongo-protocol server or crawl
 
@@ -164,12 +164,10 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 
 def crawl_env(gateway_url: str, mongo_uri: str, database: str, **extra: str) -> dict[str, str]:
-    return clean_env(**{
-        "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
-        "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
-        "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "ALI1688_BACKOFF_BASE": "0.05",
-        "ALI1688_BACKOFF_MAX": "0.5", "MONGO_FLUSH_SECONDS": "0.5", **extra,
-    })
+    """crawling.crawl_env with quick retries and flushes, in a clean copy of this environment."""
+    quick = {"MONGO_TIMEOUT_MS": "", "ALI1688_BACKOFF_BASE": "0.05", "ALI1688_BACKOFF_MAX": "0.5",
+             "MONGO_FLUSH_SECONDS": "0.5"}
+    return clean_env(**shared_crawl_env(gateway_url, mongo_uri, database, **{**quick, **extra}))
 
 
 @pytest.mark.timeout(150)
@@ -186,6 +184,7 @@ def test_mongo_killed_and_restarted_mid_crawl(tmp_path: Path) -> None:
     unsaved = tmp_path / "unsaved"
     output = tmp_path / "crawl.log"
     crawl: subprocess.Popen[bytes] | None = None
+    code: int | None = None  # stays None when the test fails before the crawl ends: said, not masked
     try:
         with gateway_emulator("--seed", str(SEED), "--qps", "60") as gateway:
             env = crawl_env(gateway.url, uri, name, ALI1688_QPS="60", MONGO_TIMEOUT_MS="1000",

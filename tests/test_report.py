@@ -47,7 +47,8 @@ from ali1688spider.report.data import (
 )
 from ali1688spider.report.html import money, percent
 
-ROOT = Path(__file__).resolve().parent.parent
+from .crawling import ROOT
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 DB = "report_test"
 

@@ -20,7 +20,6 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,9 +32,8 @@ from ali1688spider.sandbox.catalogue import MAX_EPOCH, Catalogue, Offer
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.sandbox.views import ProductBodies
 
-from .crawling import CATALOGUE, SEED
+from .crawling import CATALOGUE, ROOT, SEED
 
-ROOT = Path(__file__).resolve().parent.parent
 IDS = CATALOGUE.offer_ids(40, start=610_000_000_000)
 MISSING = CATALOGUE.missing_ids(3, start=610_000_000_000)
 UNKNOWN_API = ApiSpec(key="nothing", namespace="com.alibaba.product", name="alibaba.product.nothing")

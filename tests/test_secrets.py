@@ -31,12 +31,11 @@ from pymongo import MongoClient
 from ali1688spider.demo.services import gateway_emulator, mongo_server, redis_server
 from ali1688spider.sandbox.config import DEMO_APP_KEY
 
-from .crawling import CATALOGUE, clean_env
+from .crawling import CATALOGUE, ROOT, clean_env
 from .deploying import PROJECT, ScrapydProcess, project_copy, scrapyd_deploy, start_scrapyd
 from .test_faults import GatewayProxy, gateway_proxy
 
 pytestmark = pytest.mark.e2e  # the runs audited are real crawls, a worker and a scrapyd job
-ROOT = Path(__file__).resolve().parent.parent
 APP_SECRET = "SECRET-zq81x7Kp4Lw9Tg"
 REFRESH_TOKEN = "REFRESH-zq81x3Rt6Nv2Hs"
 SECRET_KEY = Fernet.generate_key().decode()

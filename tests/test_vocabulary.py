@@ -13,7 +13,8 @@ import pytest
 from ali1688spider import stat_keys
 from ali1688spider.outcomes import FailureReason, FailureRecord
 
-ROOT = Path(__file__).resolve().parent.parent
+from .crawling import ROOT
+
 PACKAGE = ROOT / "ali1688spider"
 
 
