@@ -29,6 +29,16 @@ NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
 QUEUE_SPIDER = "product_redis"
 
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
+
+
+def language(value: object) -> str:
+    """A ``country`` (the crossborder API's translation language: ``en``, ``ja``, ``ru``…, PROTOCOL.md
+    §5), checked: anything else is a ValueError, before it can reach a request."""
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
+        shown = value[:40] if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"country must be a language code such as en, ja or ru, got {shown!r}")
+    return value
 
 
 def split_ids(groups: str | Iterable[str] | None) -> Iterator[str]:
@@ -78,7 +88,7 @@ def parse_queue_entry(text: str, default_api: ApiSpec, default_country: str) -> 
     if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
         raise ValueError('a JSON entry needs "id": {"id": "…", "api": "…", "country": "…"}')
     api = product_api(str(data["api"])) if data.get("api") else default_api
-    return str(data["id"]), api, str(data.get("country") or default_country)
+    return str(data["id"]), api, language(data.get("country") or default_country)
 
 
 def queue_key(template: str) -> str:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import stat_keys
+from .aop.text import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,13 @@ documents_stored = object()
 
 FATAL_REASON = "ali1688_fatal"  # the spider's close reason after a fatal stop
 MAX_KEY = 1000  # an input that is not an id is recorded under its first 1,000 characters
+MAX_MESSAGE = 2000  # a failure's message is cut there (a gateway may say a lot)
+
+
+def failure_key(text: str) -> str:
+    """The ``_id`` of the failure of an input that is no offer id: its storable text, cut at
+    ``MAX_KEY`` characters. Whoever waits for that document (a queue entry's ack) uses the same."""
+    return storable_text(text)[:MAX_KEY]
 
 
 class FailureReason(StrEnum):
@@ -56,6 +64,15 @@ class FailureRecord:
     attempts: int = 0
     field: str | None = None  # the field that failed validation
     at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        """Whatever an input or a gateway put in the texts, the record can be logged and stored."""
+        self.key = failure_key(self.key)
+        self.message = storable_text(self.message)[:MAX_MESSAGE]
+        for name in ("error_code", "offer_id", "api", "field"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, storable_text(value)[:MAX_KEY])
 
     def to_document(self) -> dict[str, Any]:
         doc = asdict(self)

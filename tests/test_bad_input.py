@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import re
 import subprocess
@@ -42,7 +43,7 @@ from ali1688spider.pipelines.validation import InvalidProduct, validate_product
 from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
 from ali1688spider.store.mongo import CODEC_OPTIONS, encodable, product_document
 
-from .crawling import CATALOGUE, ROOT, fresh_ids
+from .crawling import CATALOGUE, ROOT, crawl_env, fresh_ids, scrapy_crawl
 from .test_distributed import QUEUE, Workers, worker_env
 
 OFFER_ID = re.compile(r"[1-9][0-9]{8,14}")
@@ -340,6 +341,34 @@ def crawl_file(gateway: str, mongo_uri: str, database: str, path: Path, tmp: Pat
 
 
 @pytest.mark.e2e  # runs scrapy crawl
+def test_undecodable_bytes_in_arguments(emulator: GatewayEmulator, database: tuple[str, str, Any]) -> None:
+    """Issue 12, case 1: ``-a ids`` holding bytes that are not UTF-8 (Python reads them as lone
+    surrogates). Each input ends in one collection, its failure under an escaped rendering; no
+    failure batch is lost to an encoding error; exit 0."""
+    uri, name, db = database
+    good = fresh_ids(2)
+    junk = [os.fsdecode(b"caf\xe9"), os.fsdecode(b"\xff\xfe"), "not-an-id", os.fsdecode(b"61078454958\xb7")]
+    done = scrapy_crawl(crawl_env(emulator.url, uri, name), "-a", "ids=" + ",".join([good[0], *junk, good[1]]))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Traceback" not in output and "UnicodeEncodeError" not in output and "close failure" not in output
+    assert sorted(doc["_id"] for doc in db.products.find({}, {"_id": 1})) == sorted(good)
+    failures = {doc["_id"]: doc["reason"] for doc in db.failures.find({}, {"_id": 1, "reason": 1})}
+    assert failures == dict.fromkeys(["caf\\xe9", "\\xff\\xfe", "not-an-id", "61078454958\\xb7"], "invalid_reference")
+
+
+@pytest.mark.e2e  # runs scrapy crawl
+def test_a_country_that_is_no_language_stops_at_once(emulator: GatewayEmulator, database: tuple[str, str, Any]) -> None:
+    uri, name, _ = database
+    done = scrapy_crawl(crawl_env(emulator.url, uri, name), "-a", "ids=610784549587", "-a", "api=crossborder",
+                        "-a", "country=" + os.fsdecode(b"\xed\xa0\x80"))  # a surrogate's UTF-8 bytes
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert "stopping the crawl: country must be a language code such as en, ja or ru" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.e2e  # runs scrapy crawl
 def test_junk_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
                       tmp_path: Path) -> None:
     uri, client = mongo
@@ -433,6 +462,10 @@ def test_junk_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoCl
     junk += [b"{}", b'{"ID": "610784549587"}', b'{"id": null}', b'{"id": ["610784549587"]}', b'{"id": {"x": 1}}',
              b'{"id": true}', b'{"id": "not-an-id"}', b'{"id": 1.5}', b'{"id": 1e999}',
              b'{"id": "' + ids[1].encode() + b'", "api": "nope"}', b'{"id": "' + ids[2].encode() + b'", "api": [1]}']
+    # issue 12, case 2: valid JSON whose country (a lone surrogate, a number) cannot go into a request
+    junk += [b'{"id": "' + ids[3].encode() + b'", "api": "crossborder", "country": "\\ud800"}',
+             b'{"id": "' + ids[4].encode() + b'", "api": "crossborder", "country": 7}',
+             b'{"id": "' + ids[5].encode() + b'", "country": "en&x=1"}']
     entries = [offer_id.encode() for offer_id in ids] + junk
     random.Random(7).shuffle(entries)
     codes, output, db, queue = run_queue(emulator, mongo, redis_url, tmp_path, entries, workers=2)

@@ -532,3 +532,75 @@ async def test_raw_payload_bson_cannot_hold_as_received(database: tuple[str, str
     assert info["extra"] == {"a\ufffdb": 1}
     other = ids[8]
     assert db.products.find_one({"_id": other})["raw"]["productInfo"]["productID"] == int(other)
+
+
+async def crawl_with_one_body(database: tuple[str, str, Any], body: Callable[[bytes], bytes],
+                              ) -> tuple[Any, list[str], str, Any]:
+    """Crawl 60 ids through a proxy that answers ``body(reply)`` (HTTP 200) for one of them:
+    ``(db, ids, that id, the crawler)``."""
+    uri, name, db = database
+    ids = fresh_ids(60)
+    odd = ids[7]
+
+    def rewrite(offer_id: str, status: int, reply: bytes) -> bytes | None:
+        return body(reply) if offer_id == odd and status == 200 else None
+
+    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
+        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    assert proxy.rewritten == [odd]
+    return db, ids, odd, crawler
+
+
+@pytest.mark.timeout(120)
+@pytest_twisted.ensureDeferred
+async def test_lone_surrogates_in_a_reply_are_stored_escaped(database: tuple[str, str, Any]) -> None:
+    """Issue 12, case 1: a JSON reply may carry ``\\ud83d`` escapes, which Python decodes into lone
+    surrogates that BSON cannot encode. The product is stored with them escaped, and so is the rest
+    of its batch."""
+    def change(reply: bytes) -> bytes:
+        data = json.loads(reply)
+        data["productInfo"]["subject"] = "保温杯 \ud83d"
+        data["productInfo"]["note\udc80"] = "\udfff"
+        return json.dumps(data).encode()  # ASCII: the surrogates travel as \\u escapes
+
+    db, ids, odd, crawler = await crawl_with_one_body(database, change)
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    products, failures = assert_accounted(db, ids)
+    assert failures == [] and len(products) == len(ids)
+    stored = db.products.find_one({"_id": odd})
+    assert stored["subject"] == "保温杯 \\ud83d"
+    assert stored["raw"]["productInfo"].get("note\\udc80") == "\\udfff", sorted(stored["raw"]["productInfo"])
+
+
+@pytest.mark.timeout(120)
+@pytest_twisted.ensureDeferred
+async def test_a_failure_message_with_lone_surrogates_is_stored(database: tuple[str, str, Any]) -> None:
+    """Issue 12, case 1: the gateway says no with a message BSON cannot hold; the failure is
+    stored with the message escaped, and no other failure or product of the batch is lost."""
+    db, ids, odd, crawler = await crawl_with_one_body(
+        database, lambda _: b'{"success": false, "errorCode": "500_004\\ud800", "errMsg": "\\ud83d gone"}')
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    products, failures = assert_accounted(db, ids)
+    assert failures == [odd] and len(products) == len(ids) - 1
+    failure = db.failures.find_one({"_id": odd})
+    assert failure["reason"] == "business_failure"
+    assert failure["message"] == "\\ud83d gone" and failure["error_code"] == "500_004\\ud800"
+
+
+@pytest.mark.timeout(180)
+@pytest_twisted.ensureDeferred
+async def test_a_reply_over_the_document_size_limit(database: tuple[str, str, Any]) -> None:
+    """Issue 12: a product document over MongoDB's 16 MiB is stored without its raw payload
+    (``raw_dropped`` says why); the rest of its batch is written."""
+    def change(reply: bytes) -> bytes:
+        data = json.loads(reply)
+        data["productInfo"]["padding"] = "x" * 17_000_000  # a field the normaliser never reads
+        return json.dumps(data).encode()
+
+    db, ids, odd, crawler = await crawl_with_one_body(database, change)
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    products, failures = assert_accounted(db, ids)
+    assert failures == [] and len(products) == len(ids)
+    stored = db.products.find_one({"_id": odd})
+    assert stored["raw"] is None and "bytes" in stored["raw_dropped"] and stored["subject"]
+    assert db.products.find_one({"_id": ids[8]})["raw"]["productInfo"]["productID"] == int(ids[8])

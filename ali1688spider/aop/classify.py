@@ -15,6 +15,7 @@ from typing import Any
 
 from .apis import ApiSpec
 from .errors import BusinessFailure
+from .text import may_hold_surrogates, storable_strings
 
 
 class Outcome(enum.StrEnum):
@@ -78,8 +79,10 @@ class Classification:
 
 
 def decode_json(body: bytes | str) -> Any:
-    """Decode a gateway body; numbers with a fraction become :class:`Decimal`."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    """Decode a gateway body; numbers with a fraction become :class:`Decimal`; a lone surrogate
+    (a ``"\\ud83d"`` escape) becomes its escaped text (aop/text.py), so every text can be stored."""
+    data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    return storable_strings(data) if may_hold_surrogates(body) else data
 
 
 def _reject_constant(name: str) -> object:

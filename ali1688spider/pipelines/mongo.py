@@ -18,7 +18,7 @@ from scrapy.exceptions import NotConfigured
 from .. import config, stat_keys
 from ..aop.product import Product
 from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
-from ..store.mongo import MongoStore, StorageError, encodable, product_document
+from ..store.mongo import MongoStore, StorageError, product_document, storable_failure, storable_product
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,10 @@ class MongoPipeline:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as exc:  # the writer must outlive any one batch
+                logger.error("writing to MongoDB failed (%s: %s); trying again", type(exc).__name__, str(exc)[:300])
 
     async def flush(self, *, final: bool = False) -> None:
         async with self._lock:
@@ -111,17 +114,13 @@ class MongoPipeline:
                 self._save_unwritten(products, failures)
                 return
             try:
-                try:
-                    written, failed = await asyncio.to_thread(self.store.write, products, failures)
-                except StorageError:
-                    raise
-                except Exception:  # a document MongoDB cannot hold: find it, write the rest
-                    products, unstorable = await asyncio.to_thread(split_storable, products)
-                    for record in unstorable:
-                        record_failure(self.crawler, record)  # buffered again: written by the next flush
-                    written, failed = await asyncio.to_thread(self.store.write, products, failures)
+                written, failed, products, failures = await self._write(products, failures)
             except StorageError as exc:
                 self._write_failed(exc, products, failures, final=final)
+                return
+            except Exception as exc:  # refused again, for a reason nobody foresaw: keep it in a file
+                logger.error("MongoDB refused a batch three times (%s: %s)", type(exc).__name__, str(exc)[:300])
+                self._save_unwritten(products, failures)
                 return
             if self._down_since is not None:
                 logger.warning("MongoDB is back after %.0f s", time.monotonic() - self._down_since)
@@ -132,6 +131,31 @@ class MongoPipeline:
             self.stats.set_value(stat_keys.MONGO_HISTORY_WRITTEN, self.store.history_written)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
+
+    async def _write(self, products: list[dict[str, Any]], failures: list[dict[str, Any]],
+                     ) -> tuple[int, int, list[dict[str, Any]], list[dict[str, Any]]]:
+        """Write a batch; ``StorageError`` when MongoDB is away. Documents MongoDB refuses (BSON
+        cannot encode them, or over its size limit) are split out: written again in storable form
+        (escaped, without a raw payload over the limit), then, if MongoDB still refuses them,
+        recorded as ``unstorable_product`` failures. The rest of the batch is always written.
+        Returns the counts written and the documents as written."""
+        refuse: set[Any] | None = None
+        for attempt in range(3):
+            try:
+                written, failed = await asyncio.to_thread(self.store.write, products, failures)
+                return written, failed, products, failures
+            except StorageError:
+                raise
+            except Exception as exc:
+                if attempt == 2:
+                    raise
+                logger.warning("MongoDB refused documents of a batch (%s): writing the rest", str(exc)[:300])
+                if attempt == 1:
+                    refuse = getattr(exc, "ids", None)
+                products, failures, refused = await asyncio.to_thread(split_storable, products, failures, refuse)
+                for record in refused:
+                    record_failure(self.crawler, record)  # buffered again: written by the next flush
+        raise AssertionError("unreachable")
 
     def _write_failed(self, exc: StorageError, products: list[dict[str, Any]], failures: list[dict[str, Any]],
                       *, final: bool) -> None:
@@ -187,18 +211,22 @@ class MongoPipeline:
 
 
 
-def split_storable(products: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[FailureRecord]]:
-    """The products BSON can hold — a raw payload it cannot hold as received (an integer beyond
-    64 bits, a NUL in a key) in its storable form — and a failure for each one it still cannot."""
-    storable, unstorable = [], []
+def split_storable(products: list[dict[str, Any]], failures: list[dict[str, Any]], refuse: set[Any] | None = None,
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[FailureRecord]]:
+    """After a batch was refused: the products and failures as MongoDB can take them (escaped,
+    a product over the size limit without its raw payload), and an ``unstorable_product`` failure
+    for each product that cannot be made storable or whose ``_id`` is in ``refuse``."""
+    storable, refused = [], []
     for doc in products:
         try:
-            storable.append(encodable(doc))
+            if refuse is not None and doc["_id"] in refuse:
+                raise ValueError("MongoDB refused it in storable form too")
+            storable.append(storable_product(doc))
         except Exception as exc:
-            unstorable.append(FailureRecord(
+            refused.append(FailureRecord(
                 key=doc["_id"], offer_id=doc["_id"], reason=FailureReason.UNSTORABLE_PRODUCT,
                 api=doc.get("source_api"), message=f"{type(exc).__name__}: {exc}"[:300]))
-    return storable, unstorable
+    return storable, [storable_failure(doc) for doc in failures], refused
 
 
 def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""What both product spiders share: turning gateway replies into products or failures, and
-feeding the scheduler lazily (Scrapy reads ``start()`` as fast as it yields)."""
+"""What both product spiders share: turning gateway replies into products or failures, refusing
+bad spider arguments in one line, and feeding the scheduler lazily (Scrapy reads ``start()`` as
+fast as it yields)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from twisted.python.failure import Failure
 from ..aop.classify import Outcome
 from ..aop.normalize import NormalizationError, normalize
 from ..gateway.call import META, RESULT, attempts_of
-from ..outcomes import FailureReason, FailureRecord, is_stopping, record_failure
+from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 
 
 async def wait_for_room(crawler: Any, buffered: int) -> None:
@@ -31,6 +32,14 @@ class ProductCallbacks:
     """Callbacks of gateway calls: a Product item, or a failure record for the call's input."""
 
     crawler: Any
+    argument_error: str | None = None  # a spider argument the spider refused in __init__
+
+    def refused_arguments(self) -> bool:
+        """Stop the crawl at once (one line, ``scrapy crawl`` exits 2) when an argument was refused."""
+        if self.argument_error is None:
+            return False
+        fatal_stop(self.crawler, "arguments", f"{self.argument_error} (a spider argument, -a NAME=value)")
+        return True
 
     def parse_product(self, response: Response) -> Iterator[Any]:
         call = response.meta[META]

@@ -24,8 +24,8 @@ from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
-from ..inputs import count_references, read_references, split_ids
-from ..outcomes import MAX_KEY, FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
+from ..inputs import count_references, language, read_references, split_ids
+from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from ..store.mongo import MongoStore, StorageError
 from .callbacks import ProductCallbacks, wait_for_room
@@ -50,15 +50,19 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
         country: str = "en", refresh_older_than: str | None = None, *args: Any, **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        if not ids and not ids_file and not refresh_older_than:
-            raise ValueError("give offer ids: -a ids=ID,URL,…, -a ids_file=FILE or -a refresh_older_than=6h")
-        if ids_file and not Path(ids_file).is_file():
-            raise ValueError(f"ids_file {ids_file!r} does not exist")
-        self.ids = ids
-        self.ids_file = ids_file
-        self.older_than = parse_duration(refresh_older_than) if refresh_older_than else None
-        self.api: ApiSpec = product_api(api)
-        self.api_options: dict[str, Any] = {"country": country} if self.api.key == "crossborder" else {}
+        self.ids, self.ids_file, self.older_than = ids, ids_file, None
+        self.api: ApiSpec = product_api("product.get")
+        self.api_options: dict[str, Any] = {}
+        try:  # a refused argument stops the crawl in start(): one line, exit 2 (raising here is a traceback)
+            if not ids and not ids_file and not refresh_older_than:
+                raise ValueError("give offer ids: -a ids=ID,URL,…, -a ids_file=FILE or -a refresh_older_than=6h")
+            if ids_file and not Path(ids_file).is_file():
+                raise ValueError(f"ids_file {ids_file!r} does not exist")
+            self.older_than = parse_duration(refresh_older_than) if refresh_older_than else None
+            self.api = product_api(api)
+            self.api_options = {"country": language(country)} if self.api.key == "crossborder" else {}
+        except ValueError as exc:
+            self.argument_error = str(exc)
 
     async def references(self) -> AsyncIterator[str]:
         """The input, streamed: ``ids``, then ``ids_file``, then the stale products in MongoDB."""
@@ -92,6 +96,8 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         stats = self.crawler.stats
         assert stats is not None
+        if self.refused_arguments():
+            return
         if self.older_than is not None:
             self._stale_cutoff = datetime.now(UTC) - timedelta(seconds=self.older_than)
         try:
@@ -111,7 +117,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                         offers.append((ref, parse_offer_ref(ref)))
                     except InvalidOfferRef as exc:
                         record_failure(self.crawler, FailureRecord(
-                            key=ref[:MAX_KEY], reason=FailureReason.INVALID_REFERENCE, message=str(exc)))
+                            key=ref, reason=FailureReason.INVALID_REFERENCE, message=str(exc)))
                 fresh = await freshness.fresh([offer_id for _, offer_id in offers]) if freshness else set()
                 for ref, offer_id in offers:
                     if offer_id in fresh:

@@ -29,8 +29,8 @@ from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
-from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, parse_queue_entry
-from ..outcomes import MAX_KEY, FailureReason, FailureRecord, documents_stored, is_stopping, record_failure
+from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry
+from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_key, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from .callbacks import ProductCallbacks, wait_for_room
 
@@ -42,8 +42,12 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
 
     def __init__(self, api: str = "product.get", country: str = "en", *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.default_api: ApiSpec = product_api(api)
-        self.default_country = country
+        self.default_api: ApiSpec = product_api("product.get")
+        self.default_country = "en"
+        try:  # a refused argument stops the crawl in start(): one line, exit 2 (raising here is a traceback)
+            self.default_api, self.default_country = product_api(api), language(country)
+        except ValueError as exc:
+            self.argument_error = str(exc)
         self._held: dict[str, set[bytes]] = {}  # input key → queue entries leased for it
         self._acks: set[asyncio.Task[None]] = set()
         self._redis_down_since: float | None = None
@@ -67,6 +71,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     # -- reading the queue ------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.refused_arguments():
+            return
         config = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
         renewer = asyncio.ensure_future(self._renew_leases())
@@ -119,7 +125,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             ref, api, country = self._parse_entry(text)
             return entry, parse_offer_ref(ref), text, api, country
         except NOT_A_REFERENCE as exc:
-            key = text[:MAX_KEY]  # the failure's _id, and what its ack looks for
+            key = failure_key(text)  # the failure's _id, and what its ack looks for
             self._hold(key, entry)
             message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
             record_failure(self.crawler, FailureRecord(
@@ -137,7 +143,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             try:
                 key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
             except NOT_A_REFERENCE:
-                key, offer_id = text[:MAX_KEY], None
+                key, offer_id = failure_key(text), None
             record_failure(self.crawler, FailureRecord(
                 key=key, offer_id=offer_id, reason=FailureReason.WORKER_LOST,
                 message=f"taken back from {self.queue.max_reclaims + 1} workers that stopped before storing it; "

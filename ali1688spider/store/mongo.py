@@ -22,6 +22,7 @@ from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from .. import config
+from ..aop.text import storable_text
 from ..config import redact_uri
 from . import history
 from .documents import FAILURES, HISTORY, PRODUCTS, RUNS, short_error
@@ -49,6 +50,15 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
 
 class StorageError(Exception):
     """MongoDB cannot be reached or refused a write; the message says which server."""
+
+
+class RefusedDocuments(Exception):
+    """MongoDB took the batch but refused some documents themselves (too large, …): not an outage.
+    ``ids`` are the refused documents' ``_id``; the others of the batch are written."""
+
+    def __init__(self, message: str, ids: set[Any]) -> None:
+        super().__init__(message)
+        self.ids = ids
 
 
 class MongoStore:
@@ -116,6 +126,12 @@ class MongoStore:
                 self.failures.bulk_write([DeleteMany({"_id": {"$in": fetched}})], ordered=False)
             if failure_ops:
                 self.failures.bulk_write(failure_ops, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if errors and not exc.details.get("writeConcernErrors"):
+                ids = {error.get("op", {}).get("q", {}).get("_id") for error in errors}
+                raise RefusedDocuments(f"MongoDB refused {len(errors)} document(s): {short_error(exc)}", ids) from None
+            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
         except PyMongoError as exc:
             raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
         self.history_written += len(history_docs)
@@ -200,18 +216,44 @@ def product_document(product: dict[str, Any], fetched_at: datetime) -> dict[str,
     return doc
 
 
+#: The largest document MongoDB takes is 16 MiB; an update carries some more around it.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
+
+
 def encodable(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` if BSON can hold it, else with its raw payload in storable form (integers beyond
-    64 bits as text, NUL bytes out of keys); raises if even that cannot be encoded. Called only
-    when a bulk write failed: walking every payload up front would cost every product."""
+    """``doc`` if BSON can hold it, else its storable form: texts with lone surrogates escaped,
+    integers beyond 64 bits as text, NUL bytes out of keys. Called only when a bulk write failed:
+    walking every document up front would cost every product."""
     try:
         bson.encode(doc, codec_options=CODEC_OPTIONS)
         return doc
-    except (OverflowError, InvalidDocument):
-        if "raw" not in doc:
-            raise
-    doc = {**doc, "raw": _storable(doc["raw"])}
-    bson.encode(doc, codec_options=CODEC_OPTIONS)
+    except (OverflowError, InvalidDocument, UnicodeEncodeError):
+        return _storable(doc)  # type: ignore[no-any-return]
+
+
+def size_of(doc: dict[str, Any]) -> int:
+    return len(bson.encode(doc, codec_options=CODEC_OPTIONS))
+
+
+def storable_product(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as MongoDB can take it: escaped where BSON refuses it, and without its raw payload
+    when it is over the size limit with it (``raw_dropped`` says so). ``ValueError`` when even that
+    is too large."""
+    doc = encodable(doc)
+    size = size_of(doc)
+    if size > MAX_DOCUMENT_BYTES and doc.get("raw") is not None:
+        doc = {**doc, "raw": None, "raw_dropped": f"the raw payload made the document {size:,} bytes"}
+        size = size_of(doc)
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"the product document is {size:,} bytes, over MongoDB's limit")
+    return doc
+
+
+def storable_failure(doc: dict[str, Any]) -> dict[str, Any]:
+    """A failure document as MongoDB can take it (its texts are storable already, outcomes.py)."""
+    doc = encodable(doc)
+    if size_of(doc) > MAX_DOCUMENT_BYTES:
+        doc = {**doc, "message": str(doc.get("message", ""))[:1000]}
     return doc
 
 
@@ -219,11 +261,15 @@ _INT64 = 2**63
 
 
 def _storable(value: Any) -> Any:
-    """The raw payload as BSON can hold it: integers beyond 64 bits as text, NUL bytes out of keys."""
+    """``value`` as BSON can hold it: texts (and keys) with lone surrogates escaped, NUL bytes out
+    of keys, integers beyond 64 bits as text."""
     if isinstance(value, dict):
-        return {str(key).replace("\x00", "\ufffd"): _storable(item) for key, item in value.items()}
+        return {storable_text(str(key), from_bytes=False).replace("\x00", "\ufffd"): _storable(item)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [_storable(item) for item in value]
+    if isinstance(value, str):
+        return storable_text(value, from_bytes=False)
     if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
         return str(value)
     return value
