@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit
 
 T = TypeVar("T")
 
@@ -201,14 +202,18 @@ GATEWAY_URL = _register(Setting(
 TOKEN_REFRESH_MARGIN = number("ALI1688_TOKEN_REFRESH_MARGIN", 300, "refresh the access token this many seconds "
                               "before it expires (at most a fifth of its lifetime)", group="credentials")
 
-QPS = number("ALI1688_QPS", 0, "the app's quota in calls per second: never exceeded in any calendar second, "
-             "and used fully (0: no limit)", group="calls")
+QPS = number("ALI1688_QPS", 0, "the app's quota in calls per second, used fully: a whole number is never "
+             "exceeded in any calendar second; any other (0.5, 2.5) is one call every 1/Q s (0: no limit)",
+             group="calls")
 RETRY_TIMES = count("ALI1688_RETRY_TIMES", 6, "retries of a throttled or failed call", group="calls")
 BACKOFF_BASE = number("ALI1688_BACKOFF_BASE", 0.5, "seconds before the first retry; doubles with each "
                       "(with jitter, twice as long after a throttle)", group="calls")
 BACKOFF_MAX = number("ALI1688_BACKOFF_MAX", 30, "the longest wait between retries, in seconds", group="calls")
 UNREACHABLE_AFTER = count("ALI1688_UNREACHABLE_AFTER", 20, "stop the crawl when this many calls in a row "
                           "failed to connect before the gateway ever answered", group="calls", minimum=1)
+NOT_GATEWAY_AFTER = count("ALI1688_NOT_GATEWAY_AFTER", 10, "stop the crawl when this many replies in a row "
+                          "were not 1688 gateway replies (HTML, no JSON: a proxy, a wrong URL)", group="calls",
+                          minimum=1)
 FRESH_FOR = duration("ALI1688_FRESH_FOR", 0, "ids fetched more recently than this are not requested "
                      "(counted as fresh)", group="calls")
 
@@ -280,14 +285,50 @@ class SettingsCheck:
         check(settings)
 
 
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass|secret|token|access_token|key)=)([^&;#]*)")
+MASK = "***"
+
+
 def redact_uri(uri: str) -> str:
-    """A ``scheme://user:password@host`` URI without its password, fit for a log line."""
-    if "@" not in uri:
+    """A URI without its password (``user:password@`` or ``?password=``), fit for a log line."""
+    uri = _SECRET_QUERY.sub(lambda match: match.group(1) + MASK, uri)
+    head, mark, tail = uri.partition("?")
+    if "@" not in head:
         return uri
-    scheme, _, rest = uri.partition("://")
+    scheme, _, rest = head.partition("://")
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    return f"{scheme}://{user}:{MASK}@{host}{mark}{tail}"
+
+
+def secret_values(settings: SettingsLike | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every configured secret, longest first: the values of the secret settings, the passwords in
+    ``MONGO_URI`` and ``REDIS_URL`` (``user:password@`` and ``?password=``), and the path and query
+    of the alert webhook. What is shorter than 4 characters is left out (masking it would mangle
+    every text)."""
+    found: set[str] = set()
+    for setting in REGISTRY.values():
+        if setting.secret:
+            found.add(str(setting.get(settings, environ)))
+    for setting in (MONGO_URI, REDIS_URL, ALERT_WEBHOOK):
+        uri = str(setting.get(settings, environ))
+        try:
+            parts = urlsplit(uri)
+            found.update((parts.password or "", unquote(parts.password or "")))
+        except ValueError:
+            continue
+        found.update(unquote(match.group(2)) for match in _SECRET_QUERY.finditer(uri))
+        if setting is ALERT_WEBHOOK:
+            found.update((parts.path.strip("/"), parts.query))
+    return tuple(sorted((value for value in found if len(value) >= 4), key=len, reverse=True))
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``***``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def table(group: str) -> Iterator[str]:

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from . import stat_keys
+from . import config, stat_keys
 from .aop.text import storable_text
+from .config import mask_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,27 @@ MAX_KEY = 1000  # an input that is not an id is recorded under its first 1,000 c
 MAX_MESSAGE = 2000  # a failure's message is cut there (a gateway may say a lot)
 
 
-def failure_key(text: str) -> str:
-    """The ``_id`` of the failure of an input that is no offer id: its storable text, cut at
-    ``MAX_KEY`` characters. Whoever waits for that document (a queue entry's ack) uses the same."""
-    return storable_text(text)[:MAX_KEY]
+def failure_key(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """The ``_id`` of the failure of an input that is no offer id: its storable text with every
+    configured secret masked, cut at ``MAX_KEY`` characters. Whoever waits for that document (a
+    queue entry's ack) makes it the same way (:func:`input_key`)."""
+    return storable_text(mask_secrets(text, secrets))[:MAX_KEY]
+
+
+def secrets_of(crawler: Any) -> tuple[str, ...]:
+    """The crawl's configured secrets (config.secret_values), read once per crawler."""
+    secrets = _secrets.get(crawler)
+    if secrets is None:
+        secrets = _secrets[crawler] = config.secret_values(crawler.settings)
+    return secrets
+
+
+def input_key(crawler: Any, text: str) -> str:
+    """The failure ``_id`` that :func:`record_failure` gives an input that is no offer id."""
+    return failure_key(text, secrets_of(crawler))
+
+
+_secrets: WeakKeyDictionary[Any, tuple[str, ...]] = WeakKeyDictionary()
 
 
 class FailureReason(StrEnum):
@@ -64,25 +83,33 @@ class FailureRecord:
     attempts: int = 0
     field: str | None = None  # the field that failed validation
     at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    masked: bool = dataclasses.field(default=False, repr=False)
 
-    def __post_init__(self) -> None:
-        """Whatever an input or a gateway put in the texts, the record can be logged and stored."""
-        self.key = failure_key(self.key)
-        self.message = storable_text(self.message)[:MAX_MESSAGE]
+    def mask(self, secrets: tuple[str, ...]) -> None:
+        """Make every text storable, with ``secrets`` masked (an input line may hold a credential),
+        and cut to size: whatever an input or a gateway put in them, the record can be logged and
+        stored. :func:`record_failure` does it before any sink sees the record."""
+        self.masked = True
+        self.key = failure_key(self.key, secrets)
+        self.message = storable_text(mask_secrets(self.message, secrets))[:MAX_MESSAGE]
         for name in ("error_code", "offer_id", "api", "field"):
             value = getattr(self, name)
             if value is not None:
-                setattr(self, name, storable_text(value)[:MAX_KEY])
+                setattr(self, name, storable_text(mask_secrets(value, secrets))[:MAX_KEY])
 
     def to_document(self) -> dict[str, Any]:
+        if not self.masked:
+            self.mask(())
         doc = asdict(self)
+        del doc["masked"]
         doc["_id"] = doc.pop("key")
         doc["reason"] = str(self.reason)
         return doc
 
 
 def record_failure(crawler: Any, failure: FailureRecord) -> None:
-    """Count the failure, log it in one line and hand it to every sink."""
+    """Count the failure, log it in one line and hand it to every sink (secrets masked)."""
+    failure.mask(secrets_of(crawler))
     crawler.stats.inc_value(stat_keys.failed(failure.reason))
     code = f" [{failure.error_code}]" if failure.error_code else ""
     logger.warning("failed %s: %s%s %s", failure.key, failure.reason, code, failure.message)

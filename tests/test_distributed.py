@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -40,14 +41,14 @@ def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **ex
 
 
 class Workers:
-    def __init__(self, env: dict[str, str], folder: Path, count: int) -> None:
+    def __init__(self, env: dict[str, str], folder: Path, count: int, *args: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.logs = [folder / f"worker-{n}.log" for n in range(count)]
         self.processes = []
         for log in self.logs:
             with log.open("w") as handle:  # the child keeps its own copy of the descriptor
                 self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "scrapy", "crawl", "product_redis"], cwd=ROOT, env=env,
+                    [sys.executable, "-m", "scrapy", "crawl", "product_redis", *args], cwd=ROOT, env=env,
                     stdout=handle, stderr=subprocess.STDOUT))
 
     def wait(self, timeout: float = 120) -> list[int]:
@@ -226,17 +227,50 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         assert await queue.take(1) == [b"b"]
         assert await queue.ack([b"b"]) == 1 and await r.hget("q:reclaims", "b") is None
         # the Redis booking follows the same slots as the local rule, on Redis's clock
-        quota = RedisQuota(r, "app", 7)
-        booked_in_redis = [await quota._script(keys=[quota.key], args=[7, 0.8]) for _ in range(20)]
-        slots = [float(slot) for slot, _ in booked_in_redis]
-        expected, booked = [], None
-        for _, now in booked_in_redis:
-            booked = slot_after(float(now), booked, 7, 0.8)
-            expected.append(booked)
-        assert slots == pytest.approx(expected, abs=1e-5)
+        for qps, whole in ((7, 1), (2.5, 0), (0.5, 0)):
+            quota = RedisQuota(r, f"app{qps}", qps)
+            booked_in_redis = [await quota._script(keys=[quota.key], args=[repr(qps), 0.8, whole])
+                               for _ in range(20)]
+            slots = [float(slot) for slot, _ in booked_in_redis]
+            expected, booked = [], None
+            for _, now in booked_in_redis:
+                booked = slot_after(float(now), booked, qps, 0.8)
+                expected.append(booked)
+            assert slots == pytest.approx(expected, abs=1e-5)
         await r.aclose()
 
     await deferred_from_coro(scenario())
+
+
+@pytest.mark.parametrize(("qps", "calls"), [(2.5, 12), (0.5, 6)])
+@pytest_twisted.ensureDeferred
+async def test_three_workers_share_a_quota_below_one_or_between_whole_numbers(redis_url, qps, calls):
+    """Issue 12, case 4: three workers (their own clients) booking the same app's quota of 2.5 or
+    0.5 calls/s: no window of W seconds sees more than ceil(qps * W) + 1 starts."""
+    async def worker(starts: list[float]) -> None:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(redis_url)
+        quota = RedisQuota(client, "shared", qps)
+        for _ in range(calls // 3):
+            await quota.acquire()
+            starts.append(time.time())
+        await client.aclose()
+
+    async def scenario() -> list[float]:
+        import asyncio
+
+        starts: list[float] = []
+        await asyncio.gather(*(worker(starts) for _ in range(3)))
+        return sorted(starts)
+
+    starts = await deferred_from_coro(scenario())
+    assert len(starts) == calls
+    for window in (1.0, 2.0, 4.0):
+        for start in starts:
+            inside = sum(1 for moment in starts if start <= moment < start + window)
+            assert inside <= math.ceil(qps * window) + 1, (window, starts)
+    assert (starts[-1] - starts[0]) == pytest.approx((calls - 1) / qps, abs=0.25)  # the quota is used
 
 
 def test_token_store_in_redis_is_encrypted_with_a_key(redis_url):
@@ -275,3 +309,16 @@ def test_fresh_entries_are_acked_without_a_call(mongo, redis_url, tmp_path):
     accounted(client[database], old + new)
     r = redis.Redis.from_url(redis_url)
     assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0
+
+
+def test_a_batch_size_below_one_is_refused(emulator, database, redis_url, tmp_path):
+    """``-a redis_batch_size=0`` (scrapy-redis's spider attribute) would lease the whole queue to one
+    worker (LRANGE 0 -1): the worker stops at once with one line, exit 2, the queue left as it was."""
+    uri, name, _ = database
+    queue = redis.Redis.from_url(redis_url)
+    queue.rpush(QUEUE, "610784549587", "626644646828")
+    env = worker_env(emulator.url, uri, name, redis_url)
+    running = Workers(env, tmp_path, 1, "-a", "redis_batch_size=0")
+    assert running.wait(timeout=60) == [2], running.output()[-3000:]
+    assert "stopping the crawl: redis_batch_size must be ≥ 1, got 0" in running.output()
+    assert queue.llen(QUEUE) == 2 and queue.zcard(QUEUE + ":leased") == 0

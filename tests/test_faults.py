@@ -42,7 +42,7 @@ from pymongo import MongoClient
 
 from ali1688spider.demo.services import free_port, gateway_emulator, mongo_server
 
-from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl
+from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl, scrapy_crawl
 from .crawling import crawl_env as shared_crawl_env
 
 pytestmark = pytest.mark.e2e  # every test starts its own emulator, Mongo-protocol server or crawl
@@ -604,3 +604,54 @@ async def test_a_reply_over_the_document_size_limit(database: tuple[str, str, An
     stored = db.products.find_one({"_id": odd})
     assert stored["raw"] is None and "bytes" in stored["raw_dropped"] and stored["subject"]
     assert db.products.find_one({"_id": ids[8]})["raw"]["productInfo"]["productID"] == int(ids[8])
+
+
+@contextlib.contextmanager
+def web_server(status: int, body: bytes, content_type: str = "text/html") -> Iterator[str]:
+    """An HTTP server on loopback that answers every request with the same page: its ``…/openapi`` URL."""
+    class Page(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/openapi"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("status", "body", "kind"), [
+    (403, b"<html><body><h1>403 Forbidden</h1></body></html>", "text/html"),
+    (200, b"<!doctype html><title>Welcome to nginx!</title>", "text/html"),
+    (404, b"", "text/plain"),
+    (200, b'{"hello": "world"}', "application/json"),
+], ids=["html-403", "html-200", "empty-404", "json-of-no-gateway-shape"])
+def test_a_gateway_url_that_is_not_the_gateway_stops_the_crawl(database: tuple[str, str, Any], status: int,
+                                                                 body: bytes, kind: str) -> None:
+    """Issue 12, case 3: with a token already known, a URL that answers pages, not gateway replies,
+    used to turn every id into an unknown_error failure, exit 0. Now the crawl stops at once with
+    one line and exit 2, and records no failure: a rerun against the right URL fetches every id."""
+    uri, name, db = database
+    ids = fresh_ids(201)
+    with web_server(status, body, kind) as url:
+        env = shared_crawl_env(url, uri, name, ALI1688_ACCESS_TOKEN="a-token-known-already",
+                               ALI1688_BACKOFF_BASE="0.05", ALI1688_BACKOFF_MAX="0.2")
+        done = scrapy_crawl(env, "-a", "ids=" + ",".join(ids), timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert f"ALI1688_GATEWAY_URL ({url}) does not answer like the 1688 gateway" in output
+    assert "Traceback" not in output
+    assert db.failures.count_documents({}) == 0 and db.products.count_documents({}) == 0

@@ -69,3 +69,38 @@ async def test_a_caller_that_wakes_up_in_a_later_second_books_again():
 def test_quota_must_be_positive():
     with pytest.raises(ValueError):
         PacedQuota(0)
+
+
+@pytest.mark.parametrize("qps", [0.5, 0.1, 2.5, 1.5, 0.9])
+def test_any_positive_quota_keeps_every_window(qps):
+    """A quota that is not a whole number is paced by fixed spacing: no window of W seconds sees
+    more than ceil(qps * W) + 1 starts, whatever the callers' timing (issue 12, case 4)."""
+    booked, slots = None, []
+    now = 1000.0
+    for step in range(200):
+        now += (step % 7) * 0.013  # callers arrive at uneven times
+        booked = slot_after(now, booked, qps, 0.8)
+        slots.append(booked)
+        now = max(now, booked)
+    assert slots == sorted(slots)
+    for window in (0.5, 1.0, 2.0, 10.0):
+        for start in slots:
+            inside = sum(1 for slot in slots if start <= slot < start + window)
+            assert inside <= math.ceil(qps * window) + 1
+    span = slots[-1] - slots[0]
+    assert (len(slots) - 1) / span == pytest.approx(qps, rel=0.01)  # and the quota is used
+
+
+@pytest_twisted.ensureDeferred
+async def test_half_a_call_per_second_is_one_call_every_two_seconds():
+    now = [100.0]
+
+    async def fake_sleep(seconds):
+        now[0] += seconds
+
+    quota = PacedQuota(0.5, clock=lambda: now[0], sleep=fake_sleep)
+    starts = []
+    for _ in range(5):
+        await quota.acquire()
+        starts.append(now[0])
+    assert starts == pytest.approx([100.0, 102.0, 104.0, 106.0, 108.0])

@@ -50,3 +50,19 @@ def test_fingerprints_ignore_token_timestamp_and_signature():
         make(api=CROSSBORDER, country="ja"))
     with_query = request.replace(url=request.url + "?access_token=X&_aop_timestamp=1")
     assert fingerprinter.fingerprint(with_query) == before
+
+
+def test_error_stat_keys_are_bounded():
+    """A gateway may send any text as an error code: past 50 distinct codes in a crawl, the
+    others share one stat key; a code is cut and made storable (issue 12, small holes)."""
+    from scrapy import Spider
+    from scrapy.utils.test import get_crawler
+
+    from ali1688spider.gateway.middlewares import MAX_ERROR_KEYS, GatewayResponseMiddleware
+
+    middleware = GatewayResponseMiddleware(get_crawler(Spider, {"ALI1688_ENABLED": True}))
+    keys = {middleware._error_key(f"gw.Code{n}") for n in range(MAX_ERROR_KEYS + 20)}
+    assert len(keys) == MAX_ERROR_KEYS + 1 and "ali1688/error/other" in keys
+    assert middleware._error_key("gw.Code3") == "ali1688/error/gw.Code3"  # one already counted keeps its key
+    other = GatewayResponseMiddleware(get_crawler(Spider, {}))
+    assert other._error_key("x" * 1000 + "\ud800") == "ali1688/error/" + "x" * 80

@@ -40,6 +40,12 @@ APP_SECRET = "SECRET-zq81x7Kp4Lw9Tg"
 REFRESH_TOKEN = "REFRESH-zq81x3Rt6Nv2Hs"
 SECRET_KEY = Fernet.generate_key().decode()
 TOKEN_KEY = f"ali1688:token:{DEMO_APP_KEY}"
+#: Input lines that hold a configured secret (a pasted config line, an environment dump given as
+#: input): each becomes a failure, and the secret is masked wherever the input is shown (issue 12).
+SECRET_LINES = {
+    "crawl": [APP_SECRET, f"ALI1688_REFRESH_TOKEN={REFRESH_TOKEN}"],
+    "worker": [SECRET_KEY, f"app secret {APP_SECRET}", json.dumps({"id": REFRESH_TOKEN, "api": "fenxiao"})],
+}
 
 
 @dataclass
@@ -109,7 +115,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         try:
             # 1. scrapy crawl product: a token file without a key, the HTTP cache, stats, a DEBUG log file;
             # the secret as a -s setting (README: every setting is -s or the environment)
-            crawl_ids = [*ids(45, 611_000_000_000), "not-an-id", "700000000001"]
+            crawl_ids = [*ids(45, 611_000_000_000), "not-an-id", "700000000001", *SECRET_LINES["crawl"]]
             env = clean_env(**credentials(proxy.url, mongo.url, "audit_crawl"))
             del env["ALI1688_APP_SECRET"]
             env["ALI1688_TOKEN_FILE"] = str(audit.crawl_token_file)
@@ -120,7 +126,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
                 "-s", f"ALI1688_UNSAVED_DIR={crawl_dir / 'unsaved'}")
 
             # 2. a product_redis worker with ALI1688_SECRET_KEY: the token lives encrypted in Redis
-            queue.rpush("product_redis:start_urls", *ids(45, 612_000_000_000), "not-an-id")
+            queue.rpush("product_redis:start_urls", *ids(45, 612_000_000_000), "not-an-id", *SECRET_LINES["worker"])
             env = clean_env(**credentials(proxy.url, mongo.url, "audit_worker"), REDIS_URL=redis_service.url,
                            ALI1688_SECRET_KEY=SECRET_KEY, MAX_IDLE_TIME_BEFORE_CLOSE="2",
                            ALI1688_QUEUE_POLL_SECONDS="0.2")
@@ -211,6 +217,15 @@ def test_no_mongo_document_holds_a_secret(runs: Runs) -> None:
                     hits.append((database, collection, found))
     assert documents >= 130
     assert not hits, hits[:10]
+
+
+def test_inputs_that_hold_a_secret_are_failures_with_it_masked(runs: Runs) -> None:
+    crawl = {doc["_id"]: doc for doc in runs.mongo["audit_crawl"].failures.find()}
+    assert crawl["***"]["reason"] == "invalid_reference" and "***" in crawl["***"]["message"]
+    assert crawl["ALI1688_REFRESH_TOKEN=***"]["reason"] == "invalid_reference"
+    worker = {doc["_id"]: doc["reason"] for doc in runs.mongo["audit_worker"].failures.find()}
+    assert {"***", "app secret ***", '{"id": "***", "api": "fenxiao"}'} <= set(worker), worker
+    assert not runs.redis.llen("product_redis:start_urls") and not runs.redis.zcard("product_redis:start_urls:leased")
 
 
 def _redis_values(client: redis.Redis, key: bytes) -> list[bytes]:

@@ -62,6 +62,14 @@ OAUTH_ERRORS: dict[str, str] = {
 
 MALFORMED_BODY = "ali1688.MalformedBody"
 HTTP_ERROR = "ali1688.HttpError"
+NOT_GATEWAY = "ali1688.NotGatewayReply"
+
+#: Keys that some reply of the gateway or of its APIs carries at the top level (PROTOCOL.md §4-§5).
+#: A JSON object with none of them is not a gateway reply (a proxy's, a web server's).
+GATEWAY_KEYS = frozenset({
+    "error_code", "error_message", "error", "request_id", "requestId",  # the gateway, the token endpoint
+    "productInfo", "result", "success", "errorCode", "errorMsg", "errMsg", "code", "message",  # the APIs
+})
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,9 @@ class Classification:
     request_id: str | None = None
     status: int = 200
     payload: Any = field(default=None, repr=False)  # the decoded reply (or the product, with an api)
+    #: The reply is not one the 1688 gateway sends (HTML, no JSON, a JSON of no gateway shape): a
+    #: proxy, a web server, a wrong ALI1688_GATEWAY_URL. Retried like a transient error.
+    foreign: bool = False
 
     @property
     def ok(self) -> bool:
@@ -97,29 +108,39 @@ def classify_response(status: int, body: bytes | str, api: ApiSpec | None = None
     except (ValueError, UnicodeDecodeError, ArithmeticError, RecursionError):
         data = None
         if 200 <= status < 300:
-            return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not valid JSON", status=status)
+            return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not valid JSON", status=status,
+                                  foreign=True)
 
     if isinstance(data, Mapping):
         found = _gateway_error(status, data, oauth=api is None or status >= 400)
         if found is not None:
             return found
+    # Not a reply the gateway sends: no JSON object, or one of no gateway shape (a refusal by the
+    # gateway always carries an error code, which _gateway_error has read).
+    foreign = not isinstance(data, Mapping) or not GATEWAY_KEYS.intersection(data) or not 200 <= status < 300
 
     if status >= 500 or status in (0, 408):
-        return Classification(Outcome.TRANSIENT, HTTP_ERROR, f"HTTP {status}", status=status)
+        return Classification(Outcome.TRANSIENT, HTTP_ERROR, f"HTTP {status}", status=status, foreign=foreign)
     if status == 429:
-        return Classification(Outcome.THROTTLE, HTTP_ERROR, "HTTP 429", status=status)
+        return Classification(Outcome.THROTTLE, HTTP_ERROR, "HTTP 429", status=status, foreign=foreign)
     if status == 401:
-        return Classification(Outcome.TOKEN, "401", "HTTP 401", status=status)
+        return Classification(Outcome.TOKEN, "401", "HTTP 401", status=status, foreign=foreign)
     if not 200 <= status < 300:
-        return Classification(Outcome.UNKNOWN, HTTP_ERROR, f"HTTP {status}", status=status)
+        # a proxy's or a web server's page: retried, and a run of them stops the crawl
+        return Classification(Outcome.TRANSIENT, NOT_GATEWAY, f"HTTP {status}, not a gateway reply",
+                              status=status, foreign=True)
     if not isinstance(data, Mapping):
-        return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not a JSON object", status=status)
+        return Classification(Outcome.TRANSIENT, MALFORMED_BODY, "the reply is not a JSON object", status=status,
+                              foreign=True)
 
     if api is None or api.extract is None:
         return Classification(Outcome.OK, status=status, payload=data)
     try:
         product = api.product_payload(data)
     except BusinessFailure as exc:
+        if foreign:
+            return Classification(Outcome.TRANSIENT, NOT_GATEWAY, "a JSON reply of no gateway shape",
+                                  status=status, foreign=True)
         return Classification(Outcome.BUSINESS, exc.code, exc.message, status=status, payload=data)
     return Classification(Outcome.OK, status=status, payload=product)
 

@@ -23,6 +23,7 @@ from .. import cluster, config, stat_keys
 from ..aop.apis import product_api
 from ..aop.classify import Classification, Outcome, classify_response
 from ..aop.errors import TokenError
+from ..aop.text import storable_text
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig
 from ..outcomes import fatal_stop, is_stopping
@@ -53,6 +54,10 @@ def build_token_store(crawler: Crawler, gateway: GatewayConfig) -> TokenStore:
     if gateway.token_file:
         return FileTokenStore(gateway.token_file, cipher)
     return MemoryTokenStore()
+
+
+#: Distinct error codes counted under their own stat key in one crawl.
+MAX_ERROR_KEYS = 50
 
 
 class GatewayAuthMiddleware:
@@ -162,7 +167,11 @@ class GatewayResponseMiddleware:
         self.backoff_base = config.BACKOFF_BASE.get(settings)
         self.backoff_max = config.BACKOFF_MAX.get(settings)
         self.unreachable_after = config.UNREACHABLE_AFTER.get(settings)
+        self.not_gateway_after = config.NOT_GATEWAY_AFTER.get(settings)
+        self.gateway_url = config.redact_uri(config.GATEWAY_URL.get(settings))
         self._errors_in_a_row = 0
+        self._foreign_in_a_row = 0
+        self._error_keys: set[str] = set()
         self._replies = 0
 
     @classmethod
@@ -180,7 +189,20 @@ class GatewayResponseMiddleware:
         result = classify_response(response.status, response.body, product_api(call["api"]))
         self.stats.inc_value(stat_keys.response(result.outcome.value))
         if result.error_code:
-            self.stats.inc_value(stat_keys.error(result.error_code))
+            self.stats.inc_value(self._error_key(result.error_code))
+        # A run of first attempts answered by something that is not the gateway (a proxy's page, a
+        # wrong URL) stops the crawl; the retries of an odd offer neither count nor break the run.
+        if not result.foreign:
+            self._foreign_in_a_row = 0
+        elif not request.meta.get("retry_times"):
+            self._foreign_in_a_row += 1
+        if self._foreign_in_a_row >= self.not_gateway_after:
+            kind = response.headers.get(b"Content-Type", b"no content type").decode("latin-1")[:60]
+            fatal_stop(self.crawler, "not_gateway",
+                       f"{config.GATEWAY_URL.name} ({self.gateway_url}) does not answer like the 1688 gateway: "
+                       f"{self._foreign_in_a_row} replies in a row were not gateway replies (the last: HTTP "
+                       f"{response.status}, {kind}); check the URL and any proxy in front of it")
+            raise IgnoreRequest("not the gateway")
         outcome = result.outcome
         if outcome is Outcome.FATAL:
             fatal_stop(self.crawler, result.error_code or "fatal",
@@ -243,6 +265,16 @@ class GatewayResponseMiddleware:
             retry.meta[TOKEN_RETRIES] = tried + 1
             retry.meta.pop(NOT_BEFORE, None)
         return retry
+
+    def _error_key(self, code: str) -> str:
+        """``ali1688/error/<code>``; past ``MAX_ERROR_KEYS`` distinct codes (a gateway may send any
+        text as a code), the others share ``ali1688/error/other``."""
+        code = storable_text(code)[:80]
+        if code not in self._error_keys:
+            if len(self._error_keys) >= MAX_ERROR_KEYS:
+                return stat_keys.error("other")
+            self._error_keys.add(code)
+        return stat_keys.error(code)
 
     def _tokens(self) -> TokenManager:
         """The crawl's token manager: the auth middleware's (the one that signed the call)."""

@@ -1,9 +1,11 @@
-"""Keep calls inside the app's quota: at most ``qps`` call starts in any calendar second.
+"""Keep calls inside the app's quota.
 
-Calls are paced evenly through the first ``window`` of each second (not a burst at its top,
-and none in its last ~200 ms, so a call cannot slip into the next second at the gateway). A
-permit is a start time; the caller sleeps until then and sends at once. A caller that wakes up
-in a later second than the one it booked books again.
+A whole quota (``qps`` = 1, 2, 20…): at most ``qps`` call starts in any calendar second, paced
+evenly through the first ``window`` of each second (not a burst at its top, and none in its last
+~200 ms, so a call cannot slip into the next second at the gateway). Any other positive quota
+(0.5, 2.5…): one start every ``1/qps`` seconds, so that no window of W seconds sees more than
+``ceil(qps * W) + 1`` starts. A permit is a start time; the caller sleeps until then and sends at
+once. A caller that wakes up in a later second than the one it booked books again.
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ class NoQuota:
         return 0.0
 
 
-def slot_after(now: float, booked: float | None, qps: int, window: float) -> float:
+def whole(qps: float) -> bool:
+    """Whether ``qps`` is paced per calendar second (a whole number of calls) or by fixed spacing."""
+    return qps >= 1 and float(qps).is_integer()
+
+
+def slot_after(now: float, booked: float | None, qps: float, window: float) -> float:
     """The first pacing slot at or after ``now`` and strictly after the last ``booked`` slot.
 
-    Slot ``i`` of second ``s`` starts at ``s + i * window / qps`` for ``i < qps``. This is the
-    pure booking rule of the local limiter; ``cluster/quota.py`` runs the same rule in Redis.
+    A whole ``qps``: slot ``i`` of second ``s`` starts at ``s + i * window / qps`` for ``i < qps``.
+    Any other: a slot every ``1 / qps`` seconds. This is the pure booking rule of the local
+    limiter; ``cluster/quota.py`` runs the same rule in Redis.
     """
+    if not whole(qps):
+        return now if booked is None else max(now, booked + 1 / qps)
     spacing = window / qps
     earliest = now if booked is None else max(now, booked + spacing * 0.5)
     second = math.floor(earliest)
@@ -57,9 +67,9 @@ class PacedQuota:
         self, qps: float, *, window: float = 0.8, clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
-        if qps <= 0:
+        if not qps > 0:
             raise ValueError("qps must be positive")
-        self.qps = max(1, int(qps))
+        self.qps = int(qps) if whole(qps) else float(qps)
         self.window = window
         self._clock = clock
         self._sleep = sleep
@@ -73,5 +83,5 @@ class PacedQuota:
             self._booked = slot
             if slot > now:
                 await self._sleep(slot - now)  # type: ignore[misc]
-            if not woke_too_late(slot, self._clock() - slot):
+            if not whole(self.qps) or not woke_too_late(slot, self._clock() - slot):
                 return self._clock() - started

@@ -6,6 +6,7 @@
 - ``actions``: the summary in the log, the webhook alert, the ``ali1688/alert`` stat
 - ``addon``: schedules the periodic suite
 - ``progress``: the progress line while a crawl runs, and its summary when it ends
+- ``redaction``: no configured secret in any log line
 
 This module itself stays light: the ``crawl`` command imports it for the exit status.
 """

@@ -30,7 +30,7 @@ from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
 from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry
-from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_key, is_stopping, record_failure
+from ..outcomes import FailureReason, FailureRecord, documents_stored, input_key, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from .callbacks import ProductCallbacks, wait_for_room
 
@@ -60,6 +60,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                                   config.LEASE_SECONDS.get(settings), config.QUEUE_MAX_RECLAIMS.get(settings))
         spider.poll_seconds = config.QUEUE_POLL_SECONDS.get(settings)
         spider.max_idle_time = config.MAX_IDLE_TIME_BEFORE_CLOSE.get(settings)  # also from the environment
+        if spider.redis_batch_size < 1:  # LRANGE 0 -1 would lease the whole queue to one worker
+            spider.argument_error = f"redis_batch_size must be ≥ 1, got {spider.redis_batch_size}"
         spider.freshness = FreshnessFilter.from_crawler(crawler)
         crawler.signals.connect(spider.on_stored, signal=documents_stored)
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
@@ -125,7 +127,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             ref, api, country = self._parse_entry(text)
             return entry, parse_offer_ref(ref), text, api, country
         except NOT_A_REFERENCE as exc:
-            key = failure_key(text)  # the failure's _id, and what its ack looks for
+            key = input_key(self.crawler, text)  # the failure's _id, and what its ack looks for
             self._hold(key, entry)
             message = str(exc) if not isinstance(exc, RecursionError) else "the entry is nested too deeply"
             record_failure(self.crawler, FailureRecord(
@@ -143,7 +145,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             try:
                 key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
             except NOT_A_REFERENCE:
-                key, offer_id = failure_key(text), None
+                key, offer_id = input_key(self.crawler, text), None
             record_failure(self.crawler, FailureRecord(
                 key=key, offer_id=offer_id, reason=FailureReason.WORKER_LOST,
                 message=f"taken back from {self.queue.max_reclaims + 1} workers that stopped before storing it; "
