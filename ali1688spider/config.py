@@ -233,6 +233,8 @@ MONGO_URI = text("MONGO_URI", "mongodb://127.0.0.1:27017", "where products go (a
 MONGO_DATABASE = text("MONGO_DATABASE", "ali1688", "the database", group="mongo")
 MONGO_TIMEOUT_MS = count("MONGO_TIMEOUT_MS", 5000, "how long to wait for the server, in milliseconds",
                          group="mongo", minimum=1)
+MONGO_JOURNAL = flag("MONGO_JOURNAL", True, "writes wait for MongoDB's journal (j: true) before a queue entry "
+                     "is acked: nothing acked is lost if MongoDB crashes", group="mongo")
 MONGO_BATCH_SIZE = count("MONGO_BATCH_SIZE", 100, "products per bulk write (a batch holds raw payloads: "
                          "larger batches cost memory; with 4 batches waiting the crawl waits)", group="mongo",
                          minimum=1)

@@ -105,3 +105,16 @@ def test_settings_command_hides_secrets_and_passwords(monkeypatch, capsys):
     monkeypatch.setenv("ALI1688_QPS", "lots")
     assert main(["settings"]) == 2
     assert "error: ALI1688_QPS must be a number ≥ 0, got 'lots'" in capsys.readouterr().err
+
+
+def test_writes_are_journaled_unless_switched_off():
+    """Durable acks: a queue entry is acked after a write MongoDB acknowledged from its journal."""
+    from ali1688spider.store.mongo import MongoStore
+
+    for extra, journal in (({}, True), ({"MONGO_JOURNAL": "false"}, False)):
+        store = MongoStore.from_settings(Settings({"MONGO_URI": "mongodb://127.0.0.1:1", **extra}))
+        try:
+            assert store.products.write_concern.document == {"w": 1, "j": journal}
+            assert store.failures.write_concern.document == {"w": 1, "j": journal}
+        finally:
+            store.close()

@@ -178,3 +178,19 @@ def test_cli_shows_expiry_without_the_token(client, tmp_path):
                               "show"], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert missing.returncode == 2 and "run 'exchange' first" in missing.stderr
     json.loads(path.read_text())  # still a readable store
+
+
+@pytest.mark.e2e  # starts Python subprocesses
+def test_the_token_file_lock_holds_across_processes(tmp_path):
+    """Crawls in several processes share a token file: while one refreshes under the lock, another
+    process cannot take it (issue 12, small holes)."""
+    store = FileTokenStore(tmp_path / "token.json")
+    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+             "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)")
+    command = [sys.executable, "-c", probe, str(tmp_path / "token.json.lock")]
+    with store.lock():
+        held = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert held.returncode != 0 and "BlockingIOError" in held.stderr
+    assert subprocess.run(command, capture_output=True, text=True, timeout=30).returncode == 0
+    store.save(Token("access", 2_000_000_000.0, refresh_token="refresh"))
+    assert store.load() == Token("access", 2_000_000_000.0, refresh_token="refresh")

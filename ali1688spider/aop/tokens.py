@@ -6,14 +6,15 @@ run it in a thread (it never touches a reactor).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -177,15 +178,24 @@ class MemoryTokenStore:
 
 
 class FileTokenStore:
-    """A JSON file readable by its owner only (mode 0600), replaced atomically on save, encrypted
-    when a :class:`TokenCipher` with a key is given."""
+    """A JSON file readable by its owner only (mode 0600), written to disk (fsync) and replaced
+    atomically on save, encrypted when a :class:`TokenCipher` with a key is given. Its lock is an
+    OS lock (``flock``) on ``PATH.lock``: crawls in other processes that share the file wait for a
+    refresh in progress and then find the new token, rather than spending the refresh token twice."""
 
     def __init__(self, path: str | os.PathLike[str], cipher: TokenCipher | None = None) -> None:
         self.path = Path(path).expanduser()
         self.cipher = cipher or TokenCipher()
 
-    def lock(self) -> AbstractContextManager[object]:
-        return nullcontext()
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def load(self) -> Token | None:
         try:
@@ -204,7 +214,14 @@ class FileTokenStore:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(self.cipher.seal(token.to_json()))
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before it replaces the old one
             os.replace(tmp, self.path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # and the replacement itself
+            finally:
+                os.close(directory)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

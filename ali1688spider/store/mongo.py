@@ -20,6 +20,7 @@ from bson.decimal128 import Decimal128
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DeleteMany, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from .. import config
 from ..aop.text import storable_text
@@ -62,14 +63,17 @@ class RefusedDocuments(Exception):
 
 
 class MongoStore:
-    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000) -> None:
+    def __init__(self, uri: str, database: str, *, timeout_ms: int = 5000, journal: bool = True) -> None:
         self.uri = uri
         self.database_name = database
         self._client: MongoClient[dict[str, Any]] = MongoClient(
             uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True,
             appname="ali1688spider",
         )
-        self.db = self._client.get_database(database, codec_options=CODEC_OPTIONS)
+        # journaled: a write is acknowledged (and its queue entries acked in Redis) once it is in
+        # MongoDB's journal, so a MongoDB crash right after cannot lose what a worker let go of
+        self.db = self._client.get_database(database, codec_options=CODEC_OPTIONS,
+                                            write_concern=WriteConcern(w=1, j=journal))
         self.products = self.db[PRODUCTS]
         self.failures = self.db[FAILURES]
         self.history = self.db[HISTORY]
@@ -78,9 +82,9 @@ class MongoStore:
 
     @classmethod
     def from_settings(cls, settings: Any) -> MongoStore:
-        """``MONGO_URI``, ``MONGO_DATABASE``, ``MONGO_TIMEOUT_MS`` (config.py)."""
+        """``MONGO_URI``, ``MONGO_DATABASE``, ``MONGO_TIMEOUT_MS``, ``MONGO_JOURNAL`` (config.py)."""
         return cls(config.MONGO_URI.get(settings), config.MONGO_DATABASE.get(settings),
-                   timeout_ms=config.MONGO_TIMEOUT_MS.get(settings))
+                   timeout_ms=config.MONGO_TIMEOUT_MS.get(settings), journal=config.MONGO_JOURNAL.get(settings))
 
     @property
     def where(self) -> str:
