@@ -44,6 +44,7 @@ MONGO_BULK_WRITES = "ali1688/mongo/bulk_writes"
 MONGO_PRODUCTS_WRITTEN = "ali1688/mongo/products_written"
 MONGO_FAILURES_WRITTEN = "ali1688/mongo/failures_written"
 MONGO_HISTORY_WRITTEN = "ali1688/mongo/history_written"
+MONGO_FAILURES_YIELDED = "ali1688/mongo/failures_yielded"  # failures not written: the id has a newer product
 MONGO_MAX_BUFFERED = "ali1688/mongo/max_buffered"
 MONGO_ITEMS_WAITED = "ali1688/mongo/items_waited"
 MONGO_WRITE_RETRIES = "ali1688/mongo/write_retries"

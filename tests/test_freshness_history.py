@@ -128,3 +128,26 @@ def _write_the_same_change_twice(store, db):
     (change,) = list(db.product_history.find())
     assert {c["field"] for c in change["changes"]} == {"stock", "price_tiers"}
     assert db.products.find_one({"_id": v1["_id"]})["stock"] == 4
+
+
+def test_a_failure_yields_to_a_product(database):
+    """Issue 12, case 6: the same offer queued twice (as an id and as a URL) for several workers
+    ended in both collections. A failure for an id stored in the same batch, or fetched since the
+    failing crawl started, is not written; an older product does not stop it."""
+    uri, name, db = database
+    store = MongoStore(uri, name)
+    store.open()
+    crawl_started = datetime.now(UTC)
+    product = {"_id": "610000000007", "subject": "杯子", "status": "published", "stock": 5, "source_api": "product.get",
+               "price_tiers": [{"min_quantity": 1, "price": Decimal("9.90")}], "skus": [], "fetched_at": crawl_started}
+    failure = {"_id": "610000000007", "reason": "business_failure", "message": "商品不存在"}
+    try:
+        assert store.write([product], [failure], since=crawl_started) == (1, 0)  # the same batch
+        assert store.write([], [failure], since=crawl_started) == (0, 0)  # another worker, later
+        assert store.failures_yielded == 2
+        assert db.failures.count_documents({}) == 0 and db.products.count_documents({}) == 1
+        later = datetime.now(UTC)
+        assert store.write([], [failure], since=later) == (0, 1)  # a later crawl: the product is older
+        assert db.failures.count_documents({}) == 1
+    finally:
+        store.close()

@@ -45,6 +45,7 @@ class MongoPipeline:
         self._ticker: asyncio.Task[None] | None = None
         self._down_since: float | None = None
         self.retry_seconds = config.MONGO_RETRY_SECONDS.get(crawler.settings)
+        self.started = datetime.now(UTC)  # a failure yields to a product fetched since (MongoStore.write)
         crawler.signals.connect(self.on_failure, signal=failure_recorded)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -129,6 +130,8 @@ class MongoPipeline:
             self.stats.inc_value(stat_keys.MONGO_PRODUCTS_WRITTEN, written)  # type: ignore[union-attr]
             self.stats.inc_value(stat_keys.MONGO_FAILURES_WRITTEN, failed)  # type: ignore[union-attr]
             self.stats.set_value(stat_keys.MONGO_HISTORY_WRITTEN, self.store.history_written)  # type: ignore[union-attr]
+            if self.store.failures_yielded:
+                self.stats.set_value(stat_keys.MONGO_FAILURES_YIELDED, self.store.failures_yielded)  # type: ignore[union-attr]
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
 
@@ -142,7 +145,7 @@ class MongoPipeline:
         refuse: set[Any] | None = None
         for attempt in range(3):
             try:
-                written, failed = await asyncio.to_thread(self.store.write, products, failures)
+                written, failed = await asyncio.to_thread(self.store.write, products, failures, since=self.started)
                 return written, failed, products, failures
             except StorageError:
                 raise

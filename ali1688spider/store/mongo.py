@@ -79,6 +79,7 @@ class MongoStore:
         self.history = self.db[HISTORY]
         self.runs = self.db[RUNS]
         self.history_written = 0
+        self.failures_yielded = 0
 
     @classmethod
     def from_settings(cls, settings: Any) -> MongoStore:
@@ -105,20 +106,30 @@ class MongoStore:
         except PyMongoError as exc:
             raise StorageError(f"MongoDB at {redact_uri(self.uri)} cannot be reached: {short_error(exc)}") from None
 
-    def write(self, products: Iterable[dict[str, Any]], failures: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    def write(self, products: Iterable[dict[str, Any]], failures: Iterable[dict[str, Any]], *,
+              since: datetime | None = None) -> tuple[int, int]:
         """Upsert product and failure documents in bulk; returns how many of each were written.
 
         Each product is compared with the stored one: a change of a tracked field (history.py)
         adds a ``product_history`` document and moves ``changed_at``; ``content_hash`` is kept on
-        the product.
+        the product. A failure yields to a product: one for an id stored in this batch, or fetched
+        at or after ``since`` (the crawl's start: by this crawl or another worker meanwhile), is
+        not written (counted in ``failures_yielded``) — an input ends in one collection.
         """
         now = datetime.now(UTC)
         products = list(products)
+        failures = list(failures)
         try:
             stored = self._stored_versions([doc["_id"] for doc in products])
             product_ops, history_docs = self._product_updates(products, stored, now)
+            fetched_now = {doc["_id"] for doc in products}
+            if since is not None and failures:
+                fetched_now |= self.fetched_since([doc["_id"] for doc in failures], since)
             failure_ops: list[Any] = []
             for doc in failures:
+                if doc["_id"] in fetched_now:
+                    self.failures_yielded += 1
+                    continue
                 doc = dict(doc)
                 key = doc.pop("_id")
                 failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
