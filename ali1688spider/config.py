@@ -45,7 +45,7 @@ class Setting(Generic[T]):
     meaning: str
     accepts: str  # what a value must be, for the error line and the README
     parse: Callable[[Any], T] = field(repr=False, compare=False)
-    group: str = "crawl"
+    group: str = "run"
     secret: bool = False  # never shown: not in errors, not in `settings` listings
     environment: bool = True  # False: a Scrapy setting only (its owner, e.g. scrapy-redis, reads it so)
 

@@ -18,7 +18,6 @@ from weakref import WeakKeyDictionary
 
 from . import config, stat_keys
 from .aop.text import storable_text
-from .config import mask_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def failure_key(text: str, secrets: tuple[str, ...] = ()) -> str:
     """The ``_id`` of the failure of an input that is no offer id: its storable text with every
     configured secret masked, cut at ``MAX_KEY`` characters. Whoever waits for that document (a
     queue entry's ack) makes it the same way (:func:`input_key`)."""
-    return storable_text(mask_secrets(text, secrets))[:MAX_KEY]
+    return storable_text(config.mask_secrets(text, secrets))[:MAX_KEY]
 
 
 def secrets_of(crawler: Any) -> tuple[str, ...]:
@@ -91,11 +90,11 @@ class FailureRecord:
         stored. :func:`record_failure` does it before any sink sees the record."""
         self.masked = True
         self.key = failure_key(self.key, secrets)
-        self.message = storable_text(mask_secrets(self.message, secrets))[:MAX_MESSAGE]
+        self.message = storable_text(config.mask_secrets(self.message, secrets))[:MAX_MESSAGE]
         for name in ("error_code", "offer_id", "api", "field"):
             value = getattr(self, name)
             if value is not None:
-                setattr(self, name, storable_text(mask_secrets(value, secrets))[:MAX_KEY])
+                setattr(self, name, storable_text(config.mask_secrets(value, secrets))[:MAX_KEY])
 
     def to_document(self) -> dict[str, Any]:
         if not self.masked:

@@ -33,6 +33,7 @@ from .tokens import TokenManager
 
 logger = logging.getLogger(__name__)
 
+
 def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
     """No quota, this process's quota, or (``ALI1688_SHARED_STATE``) the one all workers share."""
     if gateway.qps <= 0:
@@ -67,9 +68,9 @@ class GatewayAuthMiddleware:
     middleware before the download, so a signed request is never stale.
     """
 
-    def __init__(self, crawler: Crawler, config: GatewayConfig, tokens: TokenManager) -> None:
+    def __init__(self, crawler: Crawler, gateway: GatewayConfig, tokens: TokenManager) -> None:
         self.crawler = crawler
-        self.config = config
+        self.config = gateway
         self.tokens = tokens
         self.quota: QuotaLimiter = NoQuota()
         self.setup_error: str | None = None
@@ -188,8 +189,11 @@ class GatewayResponseMiddleware:
         self._errors_in_a_row = 0
         result = classify_response(response.status, response.body, product_api(call["api"]))
         self.stats.inc_value(stat_keys.response(result.outcome.value))
+        reason = result.outcome.value  # also the retry stat's reason: bounded like the error keys
         if result.error_code:
-            self.stats.inc_value(self._error_key(result.error_code))
+            key = self._error_key(result.error_code)
+            self.stats.inc_value(key)
+            reason = key.removeprefix(stat_keys.ERROR_PREFIX)
         # A run of first attempts answered by something that is not the gateway (a proxy's page, a
         # wrong URL) stops the crawl; the retries of an odd offer neither count nor break the run.
         if not result.foreign:
@@ -211,7 +215,7 @@ class GatewayResponseMiddleware:
         if outcome is Outcome.TOKEN:
             retry = await self._after_token_error(request, result)
         elif outcome in (Outcome.THROTTLE, Outcome.TRANSIENT):
-            retry = self._retry(request, result.error_code or outcome.value, outcome)
+            retry = self._retry(request, reason, outcome)
         else:
             retry = None
         if retry is not None:
