@@ -203,12 +203,13 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         assert taken == [b"a", b"b", b"\xff\xfe junk"]
         assert await queue.pending() == (1, 3)
         assert await queue.ack([b"\xff\xfe junk"]) == 1  # raw bytes are the identity
+        # given back by a worker that stops: to the tail, and counted towards the reclaim limit
         assert await queue.release([b"b"]) == 1
-        assert await r.lrange("q", 0, -1) == [b"b", b"c"]
+        assert await r.lrange("q", 0, -1) == [b"c", b"b"] and await r.hget("q:reclaims", "b") == b"1"
         await queue.renew([b"a"])
         await __import__("asyncio").sleep(0.4)
         assert await queue.reclaim() == (1, [])  # "a" was not renewed in time
-        assert await r.lrange("q", 0, -1) == [b"a", b"b", b"c"]
+        assert await r.lrange("q", 0, -1) == [b"a", b"c", b"b"]
         # an entry whose workers keep dying comes back max_reclaims (2) times, then is set aside
         queue.max_reclaims = 2
         assert await queue.take(1) == [b"a"]
@@ -218,14 +219,14 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         await __import__("asyncio").sleep(0.35)
         assert await queue.reclaim() == (0, [b"a"])
         assert await r.lrange("q:dead", 0, -1) == [b"a"] and await r.hget("q:reclaims", "a") is None
-        assert await r.lrange("q", 0, -1) == [b"b", b"c"]
+        assert await r.lrange("q", 0, -1) == [b"c", b"b"]
         # an acked entry forgets how often it came back
-        assert await queue.take(1) == [b"b"]
+        assert await queue.take(1) == [b"c"]
         await __import__("asyncio").sleep(0.35)
         assert await queue.reclaim() == (1, [])
-        assert await r.hget("q:reclaims", "b") == b"1"
-        assert await queue.take(1) == [b"b"]
-        assert await queue.ack([b"b"]) == 1 and await r.hget("q:reclaims", "b") is None
+        assert await r.hget("q:reclaims", "c") == b"1"
+        assert await queue.take(1) == [b"c"]
+        assert await queue.ack([b"c"]) == 1 and await r.hget("q:reclaims", "c") is None
         # the Redis booking follows the same slots as the local rule, on Redis's clock
         for qps, whole in ((7, 1), (2.5, 0), (0.5, 0)):
             quota = RedisQuota(r, f"app{qps}", qps)

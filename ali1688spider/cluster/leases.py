@@ -59,11 +59,17 @@ end
 return result
 """
 
-# KEYS: list, leased; ARGV: entries. Entries still leased go back to the head of the list now.
+# KEYS: list, leased, reclaims; ARGV: entries. Entries still leased go back to the TAIL of the list
+# now (an entry that was being worked on when its worker stopped must not be the next one every
+# worker starts with), and the return counts towards the entry's reclaim limit.
 RELEASE = """
 local n = 0
 for i = 1, #ARGV do
-  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then redis.call('LPUSH', KEYS[1], ARGV[i]); n = n + 1 end
+  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[1], ARGV[i])
+    redis.call('HINCRBY', KEYS[3], ARGV[i], 1)
+    n = n + 1
+  end
 end
 return n
 """
@@ -113,9 +119,12 @@ class LeaseQueue:
         return int(result[0]), dead
 
     async def release(self, entries: Iterable[bytes]) -> int:
-        """Give leased entries back at once (a worker that stops before finishing them)."""
+        """Give leased entries back at once (a worker that stops before finishing them): to the
+        tail of the queue, each return counted like a reclaim."""
         entries = list(entries)
-        return int(await self._release(keys=[self.key, self.leased_key], args=entries)) if entries else 0
+        if not entries:
+            return 0
+        return int(await self._release(keys=[self.key, self.leased_key, self.reclaims_key], args=entries))
 
     async def pending(self) -> tuple[int, int]:
         """(entries waiting in the list, entries leased by some worker)."""
