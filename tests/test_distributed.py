@@ -17,7 +17,7 @@ import redis
 from cryptography.fernet import Fernet
 from scrapy.utils.defer import deferred_from_coro
 
-from ali1688spider.aop import Token, TokenCipher
+from ali1688spider.aop import Token, TokenCipher, TokenError
 from ali1688spider.cluster.leases import LeaseQueue
 from ali1688spider.cluster.quota import RedisQuota
 from ali1688spider.cluster.tokens import RedisTokenStore
@@ -323,3 +323,17 @@ def test_a_batch_size_below_one_is_refused(emulator, database, redis_url, tmp_pa
     assert running.wait(timeout=60) == [2], running.output()[-3000:]
     assert "stopping the crawl: redis_batch_size must be ≥ 1, got 0" in running.output()
     assert queue.llen(QUEUE) == 2 and queue.zcard(QUEUE + ":leased") == 0
+
+
+def test_a_malformed_token_in_redis_is_one_clear_error(redis_url):
+    """Issue 12, small holes: a value under the token key that no worker wrote stops the crawl
+    with one line (a permanent TokenError) instead of failing every call."""
+    r = redis.Redis.from_url(redis_url)
+    store = RedisTokenStore(r, "app")
+    for junk in (b"not json", b"[1, 2]", b"\xff\xfe", b"{"):
+        r.set("ali1688:token:app", junk)
+        with pytest.raises(TokenError) as refused:
+            store.load()
+        assert refused.value.permanent and refused.value.code == "bad_store"
+        assert "delete the key" in str(refused.value) and "Traceback" not in str(refused.value)
+    r.close()

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 
 from redis import Redis
 
+from ..aop.errors import TokenError
 from ..aop.tokens import Token, TokenCipher
 
 
@@ -23,7 +24,11 @@ class RedisTokenStore:
         if data is None:
             return None
         raw = data if isinstance(data, bytes) else str(data).encode("utf-8")
-        return Token.from_json(self.cipher.open(raw))
+        try:
+            return Token.from_json(self.cipher.open(raw))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # not a token a worker wrote
+            raise TokenError("bad_store", f"the token in Redis ({self.key}) is not readable: "
+                             f"{type(exc).__name__}; delete the key to start afresh", permanent=True) from None
 
     def save(self, token: Token) -> None:
         # keep the newest refresh token even when this grant did not return one
