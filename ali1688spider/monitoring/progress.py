@@ -50,7 +50,7 @@ class CrawlProgress:
         return cls(crawler, interval, config.STATS_FILE.get(crawler.settings) or None)
 
     def _get(self, key: str) -> int:
-        return int(self.stats.get_value(key, 0) or 0)  # type: ignore[union-attr]
+        return stat_keys.count(self.stats.get_stats(), key)  # type: ignore[union-attr]
 
     def counts(self) -> dict[str, Any]:
         stats = self.stats.get_stats()  # type: ignore[union-attr]

@@ -213,7 +213,6 @@ class MongoPipeline:
                      len(products), len(failures), path)
 
 
-
 def split_storable(products: list[dict[str, Any]], failures: list[dict[str, Any]], refuse: set[Any] | None = None,
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[FailureRecord]]:
     """After a batch was refused: the products and failures as MongoDB can take them (escaped,
@@ -238,13 +237,13 @@ def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, A
     finished = datetime.now(UTC)
     elapsed = (finished - started).total_seconds() if started else 0.0
     failed = stat_keys.failures_by_reason(stats)
-    fetched = int(stats.get(stat_keys.PRODUCTS, 0))
+    fetched = stat_keys.count(stats, stat_keys.PRODUCTS)
     return {
         "_id": f"{spider}-{finished:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}", "spider": spider,
         "started_at": started, "finished_at": finished, "finish_reason": reason,
         "fetched": fetched, "failed": sum(failed.values()), "failed_by_reason": failed,
-        "fresh": int(stats.get(stat_keys.FRESH, 0)), "retried": int(stats.get(stat_keys.RETRY_COUNT, 0)),
-        "token_refreshes": int(stats.get(stat_keys.TOKEN_REFRESH, 0)),
-        "changed": int(stats.get(stat_keys.MONGO_HISTORY_WRITTEN, 0)),
+        "fresh": stat_keys.count(stats, stat_keys.FRESH), "retried": stat_keys.count(stats, stat_keys.RETRY_COUNT),
+        "token_refreshes": stat_keys.count(stats, stat_keys.TOKEN_REFRESH),
+        "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
     }
