@@ -81,6 +81,7 @@ class FailureRecord:
     api: str | None = None
     attempts: int = 0
     field: str | None = None  # the field that failed validation
+    gone: bool = False  # the API says the offer does not exist (any more): a stored product is kept, unavailable
     at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
     masked: bool = dataclasses.field(default=False, repr=False)
 

@@ -18,6 +18,7 @@ INPUT_READ = "ali1688/input/read"  # inputs read so far
 INPUT_DUPLICATE = "ali1688/input/duplicate"  # queue entries for an offer already being fetched
 FRESH = "ali1688/fresh"  # ids skipped: fetched within ALI1688_FRESH_FOR
 PRODUCTS = "ali1688/products"  # products that passed validation
+UNAVAILABLE = "ali1688/unavailable"  # stored products the API now says are gone: kept, available=false
 FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
 
 # -- the Redis queue -----------------------------------------------------------------------------

@@ -311,9 +311,10 @@ def test_every_id_taken_is_accounted_for():
              "ali1688/failed/business_failure": 5, "ali1688/failed/gave_up": 3, "dupefilter/filtered": 2}
     reading = readings.accounting(stats)  # 88 valid products + 10 failures + 2 duplicates, no fresh stat
     assert reading.ok, reading.text
-    assert reading.text == ("100 of 100 ids taken accounted (88 products, 10 failures, 2 duplicates, 0 fresh), "
-                            "none missing")
+    assert reading.text == ("100 of 100 ids taken accounted (88 products, 10 failures, 0 unavailable, "
+                            "2 duplicates, 0 fresh), none missing")
     assert readings.accounting({**stats, "ali1688/input/read": 103, "ali1688/fresh": 3}).ok
+    assert readings.accounting({**stats, "ali1688/input/read": 104, "ali1688/unavailable": 4}).ok
     missing = readings.accounting({**stats, "ali1688/input/read": 104})
     assert not missing.ok and missing.text.startswith("4 of 104 ids taken missing")
     assert not readings.accounting({**stats, "ali1688/input/read": 99}).ok  # counted twice is wrong too

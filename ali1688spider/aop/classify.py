@@ -88,6 +88,27 @@ class Classification:
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
 
+    @property
+    def gone(self) -> bool:
+        """A business failure saying the offer does not exist (any more): deleted, delisted."""
+        return self.outcome is Outcome.BUSINESS and offer_gone(self.error_code, self.message)
+
+
+#: Business failure codes that say "no such offer" (PROTOCOL.md §5; the real list is not published).
+GONE_CODES = frozenset({"500_004", "SP0056", "OFFER_NOT_FOUND", "OFFER_NOT_EXIST", "PRODUCT_NOT_EXIST",
+                        "PRODUCT_NOT_FOUND", "ITEM_NOT_FOUND"})
+#: Words of a business failure's message that say the same, in the languages the gateway uses.
+GONE_WORDS = ("不存在", "已删除", "已下架", "已过期", "not exist", "not found", "no such offer", "deleted",
+              "expired", "offline")
+
+
+def offer_gone(code: str | None, message: str | None) -> bool:
+    """Whether a business failure (its code, its message) says the offer does not exist (any more)."""
+    if code and code.upper() in GONE_CODES:
+        return True
+    text = (message or "").lower()
+    return any(word in text for word in GONE_WORDS)
+
 
 def decode_json(body: bytes | str) -> Any:
     """Decode a gateway body; numbers with a fraction become :class:`Decimal`; a lone surrogate

@@ -19,6 +19,21 @@ from .refs import offer_url
 SOURCE_APIS = ("product.get", "crossborder", "fenxiao")
 CURRENCY = "CNY"
 
+#: Offer statuses that mean the offer is no longer for sale. 1688 does not publish the list; these
+#: are the values seen in documentation samples and integrations (``published`` and ``auditing``
+#: are for sale), compared lower-case with ``_``/``-`` read as spaces.
+NOT_FOR_SALE = frozenset({
+    "expired", "auto expired", "member expired", "deleted", "member deleted", "offline", "off shelf",
+    "offshelf", "unpublished", "下架", "已下架", "删除", "已删除", "过期", "已过期",
+})
+
+
+def for_sale(status: str | None) -> bool:
+    """Whether an offer of this ``status`` is for sale; an offer that states none is."""
+    if not status:
+        return True
+    return " ".join(status.lower().replace("_", " ").replace("-", " ").split()) not in NOT_FOR_SALE
+
 
 @dataclass(slots=True)
 class Attribute:
@@ -101,6 +116,7 @@ class Product:
     category_id: str | None = None
     category_name: str | None = None
     status: str | None = None
+    available: bool = True  # for sale: False for a status in NOT_FOR_SALE (set from ``status``)
     images: list[str] = field(default_factory=list)
     attributes: list[Attribute] = field(default_factory=list)
     price_tiers: list[PriceTier] = field(default_factory=list)
@@ -122,6 +138,7 @@ class Product:
     def __post_init__(self) -> None:
         if not self.detail_url:
             self.detail_url = offer_url(self.product_id)
+        self.available = for_sale(self.status)
 
     def to_dict(self, *, include_raw: bool = True) -> dict[str, Any]:
         """Plain dicts and lists all the way down; Decimal and datetime stay objects."""

@@ -30,8 +30,8 @@ STAGE_TITLES = {"close": "at the end of the crawl", "periodic": "so far (periodi
 #: Stats sent with an alert, besides every ``ali1688/failed/…``, ``ali1688/response/…``, ``ali1688/error/…``.
 KEY_STATS = (
     stat_keys.INPUT_TOTAL, stat_keys.INPUT_READ, stat_keys.QUEUE_TAKEN, stat_keys.PRODUCTS, stat_keys.FRESH,
-    stat_keys.INPUT_DUPLICATE, "dupefilter/filtered", stat_keys.REQUEST_SENT, stat_keys.RETRY_COUNT,
-    stat_keys.TOKEN_REFRESH, "item_scraped_count", "elapsed_time_seconds",
+    stat_keys.UNAVAILABLE, stat_keys.INPUT_DUPLICATE, "dupefilter/filtered", stat_keys.REQUEST_SENT,
+    stat_keys.RETRY_COUNT, stat_keys.TOKEN_REFRESH, "item_scraped_count", "elapsed_time_seconds",
 )
 KEY_STAT_PREFIXES = (stat_keys.FAILED_PREFIX, stat_keys.RESPONSE_PREFIX, stat_keys.ERROR_PREFIX)
 

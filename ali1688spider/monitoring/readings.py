@@ -130,11 +130,13 @@ def invalid_rate(stats: Mapping[str, Any], limit: float) -> Reading:
 
 
 def accounting(stats: Mapping[str, Any]) -> Reading:
-    """Every id taken ends as a product, a failure, a duplicate or a fresh skip: none missing."""
+    """Every id taken ends as a product, a failure, a gone offer kept unavailable, a duplicate or a fresh
+    skip: none missing."""
     taken = ids_taken(stats)
     parts = {
         "products": products_fetched(stats),
         "failures": failures(stats),
+        "unavailable": count(stats, stat_keys.UNAVAILABLE),
         "duplicates": count(stats, "dupefilter/filtered") + count(stats, stat_keys.INPUT_DUPLICATE),
         "fresh": count(stats, stat_keys.FRESH),
     }

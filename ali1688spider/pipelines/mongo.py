@@ -132,8 +132,18 @@ class MongoPipeline:
             self.stats.set_value(stat_keys.MONGO_HISTORY_WRITTEN, self.store.history_written)  # type: ignore[union-attr]
             if self.store.failures_yielded:
                 self.stats.set_value(stat_keys.MONGO_FAILURES_YIELDED, self.store.failures_yielded)  # type: ignore[union-attr]
+            self._count_unavailable()
             keys = [doc["_id"] for doc in products] + [doc["_id"] for doc in failures]
             self.crawler.signals.send_catch_log(signal=documents_stored, keys=keys)
+
+    def _count_unavailable(self) -> None:
+        """Gone offers that were kept as unavailable products are counted there, not as failures."""
+        assert self.store is not None
+        new = self.store.marked_unavailable - self.stats.get_value(stat_keys.UNAVAILABLE, 0)  # type: ignore[union-attr]
+        if new > 0:
+            self.stats.inc_value(stat_keys.UNAVAILABLE, new)  # type: ignore[union-attr]
+            self.stats.inc_value(stat_keys.failed(FailureReason.BUSINESS_FAILURE), -new)  # type: ignore[union-attr]
+            logger.info("%d offer(s) the API says are gone kept as unavailable products", new)
 
     async def _write(self, products: list[dict[str, Any]], failures: list[dict[str, Any]],
                      ) -> tuple[int, int, list[dict[str, Any]], list[dict[str, Any]]]:
@@ -242,7 +252,8 @@ def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, A
         "_id": f"{spider}-{finished:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}", "spider": spider,
         "started_at": started, "finished_at": finished, "finish_reason": reason,
         "fetched": fetched, "failed": sum(failed.values()), "failed_by_reason": failed,
-        "fresh": stat_keys.count(stats, stat_keys.FRESH), "retried": stat_keys.count(stats, stat_keys.RETRY_COUNT),
+        "fresh": stat_keys.count(stats, stat_keys.FRESH), "unavailable": stat_keys.count(stats, stat_keys.UNAVAILABLE),
+        "retried": stat_keys.count(stats, stat_keys.RETRY_COUNT),
         "token_refreshes": stat_keys.count(stats, stat_keys.TOKEN_REFRESH),
         "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,

@@ -8,7 +8,8 @@ Script entries (``POST /_sandbox/faults`` with ``{"script": [...]}``)::
     {"kind": "isp", "api": "product.get", "times": 2, "status": 200, "code": "gw.ISPInvokeTimeout"}
 
 - ``kind``: ``5xx`` | ``isp`` | ``throttle`` | ``throttle200`` | ``malformed`` | ``slow`` |
-  ``token`` (a 401) | ``invalid_grant``.
+  ``token`` (a 401) | ``invalid_grant`` | ``gone`` (the API's own "no such offer" reply, as for
+  an offer deleted or delisted since).
 - ``api``: a substring of the API name (the path segment, e.g. ``alibaba.product.get``,
   ``getToken``). Without it an entry matches the product API calls, except ``invalid_grant``,
   which then matches the token endpoint calls.
@@ -29,7 +30,7 @@ from typing import Any
 from .config import SandboxConfig
 from .replies import Reply, gateway_error, oauth_error, unauthorized
 
-KINDS = ("5xx", "isp", "throttle", "throttle200", "malformed", "slow", "token", "invalid_grant")
+KINDS = ("5xx", "isp", "throttle", "throttle200", "malformed", "slow", "token", "invalid_grant", "gone")
 #: The kinds drawn at random, in the order of ``config.FAULT_RATE_FIELDS``.
 RANDOM_KINDS = ("5xx", "isp", "throttle", "throttle200", "malformed", "slow")
 
@@ -142,8 +143,10 @@ class Faults:
                 return ScriptedFault(kind)
         return None
 
-    def render(self, fault: ScriptedFault, request_id: str, answer: Callable[[], Reply]) -> Reply:
-        """The reply that ``fault`` gives instead of (or made from) the normal ``answer``."""
+    def render(self, fault: ScriptedFault, request_id: str, answer: Callable[[], Reply],
+               missing: Callable[[], Reply] | None = None) -> Reply:
+        """The reply that ``fault`` gives instead of (or made from) the normal ``answer``;
+        ``missing`` is the API's "no such offer" reply (for ``gone``)."""
         self.injected[fault.kind] += 1
         rng = self._rng
         kind = fault.kind
@@ -165,6 +168,8 @@ class Faults:
             return reply
         if kind == "invalid_grant":
             return oauth_error(fault.status or 400, "invalid_grant", "refresh token is invalid or expired")
+        if kind == "gone" and missing is not None:
+            return missing()
         normal = answer()
         if kind == "malformed":
             return _malformed(normal, rng, fault.status)

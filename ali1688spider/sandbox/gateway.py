@@ -180,9 +180,12 @@ class Gateway:
             body, found = self.bodies.body(api, offer_id, country, self.epoch)
             return Reply(200, body, "ok" if found else "business_failure")
 
+        def gone() -> Reply:
+            return Reply(200, self.bodies.not_found(api), "business_failure")
+
         fault = self.faults.pick(name, token_endpoint=False)
         if fault is not None:
-            return self.faults.render(fault, request_id, product)
+            return self.faults.render(fault, request_id, product, gone)
         return product()
 
     @staticmethod

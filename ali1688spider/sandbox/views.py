@@ -271,6 +271,11 @@ class ProductBodies:
         self.catalogue = catalogue
         self._cached_body = lru_cache(maxsize=cache_size)(self._body)
 
+    @staticmethod
+    def not_found(api: str) -> bytes:
+        """The API's "no such offer" reply."""
+        return _NOT_FOUND_BYTES[api]
+
     def body(self, api: str, offer_id: int, country: str = "", epoch: int = 0) -> tuple[bytes, bool]:
         """``(body, found)`` of the offer at ``epoch``: ``found`` is False for the API's "no such
         offer" reply. ``KeyError`` for an API that is not a product API."""

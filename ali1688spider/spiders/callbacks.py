@@ -52,7 +52,7 @@ class ProductCallbacks:
             elif result is not None and result.outcome is Outcome.UNKNOWN:
                 reason = FailureReason.UNKNOWN_ERROR
             self.fail_call(call, reason, attempts, result.error_code if result else None,
-                           result.message if result else "no classification")
+                           result.message if result else "no classification", gone=bool(result and result.gone))
             return
         try:
             product = normalize(call["api"], result.payload, language=call.get("options", {}).get("country"))
@@ -77,8 +77,8 @@ class ProductCallbacks:
         self.fail_call(call, FailureReason.DOWNLOAD_ERROR, attempts_of(request), type(error).__name__, str(error)[:200])
 
     def fail_call(self, call: dict[str, Any], reason: str, attempts: int, code: str | None, message: str,
-                  field: str | None = None) -> None:
+                  field: str | None = None, gone: bool = False) -> None:
         record_failure(self.crawler, FailureRecord(
             key=call["offer_id"], offer_id=call["offer_id"], reason=reason, error_code=code, message=message,
-            api=call["api"], attempts=attempts, field=field,
+            api=call["api"], attempts=attempts, field=field, gone=gone,
         ))

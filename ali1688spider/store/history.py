@@ -1,7 +1,8 @@
 """What changed between two fetches of a product: the tracked fields, their hash and their diff.
 
-Tracked: ``subject``, ``status``, ``stock``, ``price_tiers`` and each SKU's price and stock. A
-fetch that changes none of them leaves no history. Prices compare as decimals, whether they come
+Tracked: ``subject``, ``status``, ``available``, ``stock``, ``price_tiers`` and each SKU's price
+and stock. A fetch that changes none of them leaves no history. A product stored before
+``available`` existed reads as available. Prices compare as decimals, whether they come
 from the crawl (``Decimal``) or from MongoDB (``Decimal128``): 12.5 and 12.50 are the same price.
 """
 
@@ -16,8 +17,8 @@ from .documents import tier_prices, to_decimal
 
 SCALARS = ("subject", "status", "stock")
 #: The projection that reads the tracked fields of a stored product.
-PROJECTION = {"subject": 1, "status": 1, "stock": 1, "price_tiers": 1, "skus.sku_id": 1, "skus.price": 1,
-              "skus.stock": 1, "content_hash": 1, "fetched_at": 1}
+PROJECTION = {"subject": 1, "status": 1, "available": 1, "unavailable_since": 1, "stock": 1, "price_tiers": 1,
+              "skus.sku_id": 1, "skus.price": 1, "skus.stock": 1, "content_hash": 1, "fetched_at": 1}
 
 
 def _money(value: Any) -> Decimal | None:
@@ -33,10 +34,15 @@ def _skus(doc: dict[str, Any]) -> dict[str, tuple[Decimal | None, int | None]]:
     return {str(sku["sku_id"]): (_money(sku.get("price")), sku.get("stock")) for sku in doc.get("skus") or []}
 
 
+def _available(doc: dict[str, Any]) -> bool:
+    return doc.get("available") is not False
+
+
 def content_hash(doc: dict[str, Any]) -> str:
     """A hash of the tracked fields only (not ``fetched_at``, not the raw payload)."""
     view = {
         **{name: doc.get(name) for name in SCALARS},
+        **({} if _available(doc) else {"available": False}),  # hashes from before the field stay valid
         "price_tiers": [[quantity, str(price)] for quantity, price in _tiers(doc)],
         "skus": {sku: [str(price), stock] for sku, (price, stock) in sorted(_skus(doc).items())},
     }
@@ -58,6 +64,8 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     for name in SCALARS:
         if old.get(name) != new.get(name):
             found.append({"field": name, "old": old.get(name), "new": new.get(name)})
+    if _available(old) != _available(new):
+        found.append({"field": "available", "old": _available(old), "new": _available(new)})
     old_tiers, new_tiers = _tiers(old), _tiers(new)
     if old_tiers != new_tiers:
         found.append({

@@ -1,8 +1,9 @@
 """MongoDB storage: products and failures, written in bulk, idempotent, exact prices.
 
 ``products``: ``_id`` = product id, the normalised product (Decimal → ``Decimal128``),
-``source_api``, ``fetched_at``, ``first_seen_at``, ``changed_at``, ``content_hash`` and the raw
-payload. ``failures``: ``_id`` = product id (or the raw input text), reason, error code,
+``source_api``, ``fetched_at``, ``first_seen_at``, ``changed_at``, ``content_hash``, the raw
+payload, ``available`` and, while it is not, ``unavailable_since`` (with ``unavailable_reason``
+when the API said the offer is gone). ``failures``: ``_id`` = product id (or the raw input text), reason, error code,
 attempts, time. A product written here removes its id from ``failures``. ``product_history``:
 one document per fetch that changed a tracked field. ``runs``: one document per crawl.
 """
@@ -80,6 +81,7 @@ class MongoStore:
         self.runs = self.db[RUNS]
         self.history_written = 0
         self.failures_yielded = 0
+        self.marked_unavailable = 0
 
     @classmethod
     def from_settings(cls, settings: Any) -> MongoStore:
@@ -114,7 +116,9 @@ class MongoStore:
         adds a ``product_history`` document and moves ``changed_at``; ``content_hash`` is kept on
         the product. A failure yields to a product: one for an id stored in this batch, or fetched
         at or after ``since`` (the crawl's start: by this crawl or another worker meanwhile), is
-        not written (counted in ``failures_yielded``) — an input ends in one collection.
+        not written (counted in ``failures_yielded``) — an input ends in one collection. A
+        ``gone`` failure (the API says the offer does not exist) of a stored product marks that
+        product unavailable instead (counted in ``marked_unavailable``).
         """
         now = datetime.now(UTC)
         products = list(products)
@@ -125,11 +129,13 @@ class MongoStore:
             fetched_now = {doc["_id"] for doc in products}
             if since is not None and failures:
                 fetched_now |= self.fetched_since([doc["_id"] for doc in failures], since)
+            kept = [doc for doc in failures if doc["_id"] not in fetched_now]
+            yielded, failures = len(failures) - len(kept), kept
+            gone_ops, gone_history, failures = self._unavailable_updates(failures, now)
+            product_ops += gone_ops
+            history_docs += gone_history
             failure_ops: list[Any] = []
             for doc in failures:
-                if doc["_id"] in fetched_now:
-                    self.failures_yielded += 1
-                    continue
                 doc = dict(doc)
                 key = doc.pop("_id")
                 failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
@@ -150,7 +156,9 @@ class MongoStore:
         except PyMongoError as exc:
             raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
         self.history_written += len(history_docs)
-        return len(product_ops), len(failure_ops)
+        self.failures_yielded += yielded
+        self.marked_unavailable += len(gone_ops)
+        return len(product_ops) - len(gone_ops), len(failure_ops)
 
     @staticmethod
     def _insert_once(collection: Any, docs: list[dict[str, Any]]) -> None:
@@ -189,9 +197,46 @@ class MongoStore:
                         "product_id": key, "at": now, "source_api": doc.get("source_api"), "changes": found,
                     })
                     doc["changed_at"] = now
+            update: dict[str, Any] = {"$set": doc, "$setOnInsert": on_insert}
+            if doc.get("available", True):
+                update["$unset"] = {"unavailable_since": "", "unavailable_reason": ""}
+            elif previous is not None and previous.get("available") is False and previous.get("unavailable_since"):
+                doc["unavailable_since"] = previous["unavailable_since"]  # unavailable since then, still
+            else:
+                doc["unavailable_since"] = now
             stored[key] = {**doc, "_id": key}  # a second fetch in the same batch compares with this one
-            ops.append(UpdateOne({"_id": key}, {"$set": doc, "$setOnInsert": on_insert}, upsert=True))
+            ops.append(UpdateOne({"_id": key}, update, upsert=True))
         return ops, history_docs
+
+    def _unavailable_updates(self, failures: list[dict[str, Any]], now: datetime,
+                             ) -> tuple[list[Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """For ``gone`` failures of products stored earlier: the updates that keep each product,
+        marked ``available: false`` since now (or since it first went), and the history of that
+        change. Returns them and the failures that remain failures."""
+        gone = [doc["_id"] for doc in failures if doc.get("gone")]
+        stored = self._stored_versions(gone) if gone else {}
+        if not stored:
+            return [], [], failures
+        ops: list[Any] = []
+        history_docs: list[dict[str, Any]] = []
+        for doc in failures:
+            previous = stored.get(doc["_id"])
+            if previous is None or not doc.get("gone"):
+                continue
+            key = doc["_id"]
+            reason = {"error_code": doc.get("error_code"), "message": doc.get("message"), "at": doc.get("at") or now}
+            update: dict[str, Any] = {"available": False, "unavailable_reason": reason}
+            if previous.get("available") is not False or not previous.get("unavailable_since"):
+                update["unavailable_since"] = now
+                new_hash = history.content_hash({**previous, "available": False})
+                update["content_hash"] = new_hash
+                update["changed_at"] = now
+                history_docs.append({
+                    "_id": history.change_id(key, previous, new_hash), "product_id": key, "at": now,
+                    "source_api": doc.get("api"), "changes": [{"field": "available", "old": True, "new": False}],
+                })
+            ops.append(UpdateOne({"_id": key}, {"$set": update}))
+        return ops, history_docs, [doc for doc in failures if doc["_id"] not in stored or not doc.get("gone")]
 
     def fetched_since(self, keys: list[str], since: datetime) -> set[str]:
         """Which of these products were fetched at or after ``since``."""
