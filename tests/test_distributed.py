@@ -161,6 +161,35 @@ def test_an_entry_that_keeps_killing_workers_is_set_aside(mongo, redis_url, tmp_
     assert "Ids accounted/none of the ids taken is missing... OK" in workers.output()
 
 
+def test_a_worker_killed_while_setting_an_entry_aside_loses_nothing(mongo, redis_url, tmp_path):
+    """Issue 12: an entry set aside is durably recorded before it leaves the lease. The worker
+    that sets it aside is killed while its worker_lost failure is still buffered: the entry stays
+    leased (not yet in QUEUE:dead), and the next worker records it and then sets it aside."""
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    db = client[database]
+    poison = str(CATALOGUE.offer_ids(1, start=638_000_000_000)[0])
+    r = redis.Redis.from_url(redis_url)
+    r.zadd(QUEUE + ":leased", {poison: 1})  # a lease that ran out long ago, taken back 3 times already
+    r.hset(QUEUE + ":reclaims", poison, 3)
+    with gateway_emulator() as gateway:
+        env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QUEUE_MAX_RECLAIMS="3",
+                         ALI1688_LEASE_SECONDS="2")
+        slow_writer = {**env, "MONGO_FLUSH_SECONDS": "60", "MONGO_BATCH_SIZE": "1000"}
+        doomed = Workers(slow_writer, tmp_path / "doomed", 1)
+        wait_until(lambda: "worker_lost" in doomed.output())  # recorded, not yet stored
+        time.sleep(0.5)
+        doomed.processes[0].send_signal(signal.SIGKILL)
+        assert doomed.wait() == [-signal.SIGKILL]
+        assert db.failures.count_documents({}) == 0
+        assert r.llen(QUEUE + ":dead") == 0 and r.zscore(QUEUE + ":leased", poison) is not None
+        workers = Workers(env, tmp_path, 1)
+        assert workers.wait() == [0], workers.output()[-3000:]
+    assert db.failures.find_one({"_id": poison})["reason"] == "worker_lost"
+    assert r.lrange(QUEUE + ":dead", 0, -1) == [poison.encode()]
+    assert r.zcard(QUEUE + ":leased") == 0 and r.llen(QUEUE) == 0 and r.hlen(QUEUE + ":reclaims") == 0
+
+
 def wait_until(condition, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -217,8 +246,13 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         assert await queue.reclaim() == (1, [])  # the second time
         assert await queue.take(1) == [b"a"]
         await __import__("asyncio").sleep(0.35)
+        assert await queue.reclaim() == (0, [b"a"])  # leased to the caller until its failure is stored
+        assert await r.zscore("q:leased", b"a") is not None and await r.llen("q:dead") == 0
+        await __import__("asyncio").sleep(0.35)  # its worker died before storing it: set aside again
         assert await queue.reclaim() == (0, [b"a"])
+        assert await queue.set_aside([b"a"]) == 1
         assert await r.lrange("q:dead", 0, -1) == [b"a"] and await r.hget("q:reclaims", "a") is None
+        assert await r.zcard("q:leased") == 0
         assert await r.lrange("q", 0, -1) == [b"c", b"b"]
         # an acked entry forgets how often it came back
         assert await queue.take(1) == [b"c"]

@@ -8,8 +8,10 @@ list with ``reclaim``. Times come from Redis's clock.
 
 An entry that keeps killing its workers (a crash, an out-of-memory kill) would come back forever:
 ``reclaim`` counts how often each entry was taken back (hash ``KEY:reclaims``) and, past
-``max_reclaims``, moves it to the list ``KEY:dead`` instead and returns it, for the worker to
-record as a failure.
+``max_reclaims``, leases it to the reclaiming worker instead and returns it, for that worker to
+record as a failure; ``set_aside`` then moves it to the list ``KEY:dead``. It leaves its lease only
+once its failure is stored: a worker killed in between lets the lease run out, and the next
+worker sets it aside again.
 """
 
 from __future__ import annotations
@@ -37,26 +39,38 @@ for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumb
 return n
 """
 
-# KEYS: list, leased, reclaims, dead; ARGV: at most this many, max reclaims (0: no limit).
-# Expired leases go back to the head of the list, or to the dead list once taken back too often.
-# Returns {number reclaimed, dead entries...}.
+# KEYS: list, leased, reclaims; ARGV: at most this many, max reclaims (0: no limit), lease seconds.
+# Expired leases go back to the head of the list; one taken back too often is leased anew to the
+# caller, to be recorded as a failure and then set aside. Returns {number reclaimed, dead entries...}.
 RECLAIM = _NOW + """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local limit = tonumber(ARGV[2])
 local result = {0}
 for _, item in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], item)
   local times = redis.call('HINCRBY', KEYS[3], item, 1)
   if limit > 0 and times > limit then
-    redis.call('HDEL', KEYS[3], item)
-    redis.call('RPUSH', KEYS[4], item)
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), item)
     table.insert(result, item)
   else
+    redis.call('ZREM', KEYS[2], item)
     redis.call('LPUSH', KEYS[1], item)
     result[1] = result[1] + 1
   end
 end
 return result
+"""
+
+# KEYS: leased, reclaims, dead; ARGV: entries. Entries still leased move to the dead list.
+SET_ASIDE = """
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    redis.call('RPUSH', KEYS[3], ARGV[i])
+    n = n + 1
+  end
+end
+return n
 """
 
 # KEYS: list, leased, reclaims; ARGV: entries. Entries still leased go back to the TAIL of the list
@@ -88,6 +102,7 @@ class LeaseQueue:
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
         self._release = redis.register_script(RELEASE)
+        self._set_aside = redis.register_script(SET_ASIDE)
 
     async def take(self, count: int) -> list[bytes]:
         """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack)."""
@@ -111,12 +126,20 @@ class LeaseQueue:
         return int(acked)
 
     async def reclaim(self, limit: int = 1000) -> tuple[int, list[bytes]]:
-        """Take back expired leases: (how many went back to the queue, the entries set aside in
-        ``KEY:dead`` because they were taken back more than ``max_reclaims`` times)."""
-        result = await self._reclaim(keys=[self.key, self.leased_key, self.reclaims_key, self.dead_key],
-                                     args=[limit, self.max_reclaims])
+        """Take back expired leases: (how many went back to the queue, the entries taken back
+        more than ``max_reclaims`` times: now leased to the caller, to record as failures and
+        then :meth:`set_aside`)."""
+        result = await self._reclaim(keys=[self.key, self.leased_key, self.reclaims_key],
+                                     args=[limit, self.max_reclaims, self.lease_seconds])
         dead = [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in result[1:]]
         return int(result[0]), dead
+
+    async def set_aside(self, entries: Iterable[bytes]) -> int:
+        """Move dead entries still leased to the caller to ``KEY:dead`` (their failure is stored)."""
+        entries = list(entries)
+        if not entries:
+            return 0
+        return int(await self._set_aside(keys=[self.leased_key, self.reclaims_key, self.dead_key], args=entries))
 
     async def release(self, entries: Iterable[bytes]) -> int:
         """Give leased entries back at once (a worker that stops before finishing them): to the

@@ -49,8 +49,10 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         except ValueError as exc:
             self.argument_error = str(exc)
         self._held: dict[str, set[bytes]] = {}  # input key → queue entries leased for it
+        self._dead: set[bytes] = set()  # held entries to set aside (not ack) once their failure is stored
         self._acks: set[asyncio.Task[None]] = set()
         self._redis_down_since: float | None = None
+        self._renewer: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductRedisSpider:
@@ -77,47 +79,46 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             return
         config = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
-        renewer = asyncio.ensure_future(self._renew_leases())
+        # renewed until on_closed: a stopping crawl (SIGINT, SIGTERM) still downloads and stores
+        # what is in flight after start() has ended, and those entries must stay leased to it
+        self._renewer = asyncio.ensure_future(self._renew_leases())
         idle_since: float | None = None
-        try:
-            while not is_stopping(self.crawler):
-                await wait_for_room(self.crawler, buffered)
-                try:
-                    entries = await self.queue.take(self.redis_batch_size)
-                    if not entries:
-                        reclaimed, dead = await self.queue.reclaim()
-                        self._set_aside(dead)
-                        if reclaimed:
-                            self.crawler.stats.inc_value(stat_keys.QUEUE_RECLAIMED, reclaimed)
-                            logger.warning("took back %d entries whose worker stopped renewing them", reclaimed)
-                        if reclaimed or dead:
-                            continue
-                        waiting, leased = await self.queue.pending()
-                except (RedisError, OSError) as exc:
-                    self._redis_failed(exc)
-                    await asyncio.sleep(self.poll_seconds)
-                    continue
-                self._redis_ok()
-                if entries:
-                    idle_since = None
-                    self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(entries))
-                    calls = [call for call in map(self._parse, entries) if call is not None]
-                    fresh = await self._fresh([call[1] for call in calls])
-                    for entry, offer_id, text, api, country in calls:
-                        request = self._request_for(config, entry, offer_id, text, api, country, offer_id in fresh)
-                        if request is not None:
-                            yield request
-                    continue
-                if waiting == 0 and leased == 0 and not self._held:
-                    idle_since = idle_since or time.monotonic()
-                    if self.max_idle_time and time.monotonic() - idle_since >= self.max_idle_time:
-                        logger.info("the queue %s is drained: closing", self.redis_key)
-                        return
-                else:
-                    idle_since = None
+        while not is_stopping(self.crawler):
+            await wait_for_room(self.crawler, buffered)
+            try:
+                entries = await self.queue.take(self.redis_batch_size)
+                if not entries:
+                    reclaimed, dead = await self.queue.reclaim()
+                    self._set_aside(dead)
+                    if reclaimed:
+                        self.crawler.stats.inc_value(stat_keys.QUEUE_RECLAIMED, reclaimed)
+                        logger.warning("took back %d entries whose worker stopped renewing them", reclaimed)
+                    if reclaimed or dead:
+                        continue
+                    waiting, leased = await self.queue.pending()
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
                 await asyncio.sleep(self.poll_seconds)
-        finally:
-            renewer.cancel()
+                continue
+            self._redis_ok()
+            if entries:
+                idle_since = None
+                self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(entries))
+                calls = [call for call in map(self._parse, entries) if call is not None]
+                fresh = await self._fresh([call[1] for call in calls])
+                for entry, offer_id, text, api, country in calls:
+                    request = self._request_for(config, entry, offer_id, text, api, country, offer_id in fresh)
+                    if request is not None:
+                        yield request
+                continue
+            if waiting == 0 and leased == 0 and not self._held:
+                idle_since = idle_since or time.monotonic()
+                if self.max_idle_time and time.monotonic() - idle_since >= self.max_idle_time:
+                    logger.info("the queue %s is drained: closing", self.redis_key)
+                    return
+            else:
+                idle_since = None
+            await asyncio.sleep(self.poll_seconds)
 
     def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
         """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
@@ -135,8 +136,9 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             return None
 
     def _set_aside(self, dead: list[bytes]) -> None:
-        """Entries whose workers kept dying: one failure each (they stay in ``KEY:dead``). They
-        count as taken by this worker, which gives them their outcome."""
+        """Entries whose workers kept dying: one failure each, held (leased) until it is stored,
+        then moved to ``KEY:dead``. They count as taken by this worker, which gives them their
+        outcome."""
         if dead:
             self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(dead))
             self.crawler.stats.inc_value(stat_keys.QUEUE_DEAD, len(dead))
@@ -146,6 +148,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                 key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
             except NOT_A_REFERENCE:
                 key, offer_id = input_key(self.crawler, text), None
+            self._hold(key, entry)
+            self._dead.add(entry)
             record_failure(self.crawler, FailureRecord(
                 key=key, offer_id=offer_id, reason=FailureReason.WORKER_LOST,
                 message=f"taken back from {self.queue.max_reclaims + 1} workers that stopped before storing it; "
@@ -194,9 +198,14 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             task.add_done_callback(self._acks.discard)
 
     async def _ack(self, entries: list[bytes]) -> None:
+        dead = [entry for entry in entries if entry in self._dead]
+        done = [entry for entry in entries if entry not in self._dead]
         try:
-            await self.queue.ack(entries)
-            self.crawler.stats.inc_value(stat_keys.QUEUE_ACKED, len(entries))
+            if dead:
+                await self.queue.set_aside(dead)
+                self._dead.difference_update(dead)
+            await self.queue.ack(done)
+            self.crawler.stats.inc_value(stat_keys.QUEUE_ACKED, len(done))
         except (RedisError, OSError) as exc:
             # the leases run out and the entries come back: their documents are upserted again
             self._redis_failed(exc)
@@ -212,10 +221,14 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
 
     async def on_closed(self) -> None:
         """Wait for the last acks; entries still held (a stopped crawl) go back to the queue now."""
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self._acks:
             await asyncio.gather(*self._acks, return_exceptions=True)
         if self._held:
-            held = [entry for entries in self._held.values() for entry in entries]
+            # an entry to set aside whose failure is not stored stays leased: when the lease runs
+            # out, the next worker sets it aside again (it must never go back to the queue)
+            held = [entry for entries in self._held.values() for entry in entries if entry not in self._dead]
             try:
                 returned = await self.queue.release(held)
                 logger.info("returned %d unfinished entries to %s", returned, self.redis_key)
