@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
 
@@ -142,6 +143,16 @@ def _http_url(value: Any) -> str:
     return text
 
 
+def _zone(value: Any) -> str:
+    """An IANA time zone name (``Asia/Shanghai``, ``UTC``)."""
+    text = str(value).strip()
+    try:
+        ZoneInfo(text)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(value) from None
+    return text
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_FORMS = "seconds, or a number with s, m, h, d or w (e.g. 90, 30m, 6h, 2d)"
@@ -214,6 +225,14 @@ UNREACHABLE_AFTER = count("ALI1688_UNREACHABLE_AFTER", 20, "stop the crawl when 
 NOT_GATEWAY_AFTER = count("ALI1688_NOT_GATEWAY_AFTER", 10, "stop the crawl when this many replies in a row "
                           "were not 1688 gateway replies (HTML, no JSON: a proxy, a wrong URL)", group="calls",
                           minimum=1)
+CALLS_PER_DAY = count("ALI1688_CALLS_PER_DAY", 0, "the app's daily call budget, shared by every crawl of the "
+                      "app key (0: none); when it is spent the crawl stops cleanly, exit 0, and the next "
+                      "run continues", group="calls")
+QUOTA_TZ = _register(Setting(
+    "ALI1688_QUOTA_TZ", "Asia/Shanghai", "the time zone whose calendar days ALI1688_CALLS_PER_DAY counts",
+    "an IANA time zone name (Asia/Shanghai, UTC)", _zone, "calls"))
+USAGE_FILE = text("ALI1688_USAGE_FILE", ".ali1688-usage.json", "where crawls that share no Redis count each "
+                  "day's calls for ALI1688_CALLS_PER_DAY (with ALI1688_SHARED_STATE: in Redis)", group="calls")
 FRESH_FOR = duration("ALI1688_FRESH_FOR", 0, "ids fetched more recently than this are not requested "
                      "(counted as fresh)", group="calls")
 

@@ -126,15 +126,30 @@ def fatal_stop(crawler: Any, code: str, message: str) -> None:
         return
     stats.set_value(stat_keys.FATAL, code)
     logger.error("stopping the crawl: %s", message)
+    _close(crawler, FATAL_REASON)
+
+
+def stop_cleanly(crawler: Any, reason: str, message: str) -> None:
+    """Stop the crawl early for a reason that is no error (the day's call budget is spent): one
+    line, the close reason ``reason``, exit status 0. Calls in flight end; inputs not done are
+    neither products nor failures: the next run takes them (a queue's leases are given back)."""
+    if is_stopping(crawler):
+        return
+    crawler.stats.set_value(stat_keys.STOPPED, reason)
+    logger.warning("stopping the crawl: %s", message)
+    _close(crawler, reason)
+
+
+def _close(crawler: Any, reason: str) -> None:
     engine = crawler.engine
     if engine is not None and engine.spider is not None:
-        task = asyncio.ensure_future(engine.close_spider_async(reason=FATAL_REASON))
+        task = asyncio.ensure_future(engine.close_spider_async(reason=reason))
         _closing.add(task)  # the event loop holds tasks only weakly
         task.add_done_callback(_closing.discard)
 
 
 def is_stopping(crawler: Any) -> bool:
-    return bool(crawler.stats.get_value(stat_keys.FATAL))
+    return bool(crawler.stats.get_value(stat_keys.FATAL) or crawler.stats.get_value(stat_keys.STOPPED))
 
 
 _closing: set[asyncio.Task[Any]] = set()

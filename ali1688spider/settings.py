@@ -79,7 +79,7 @@ SPIDERMON_ENABLED = True
 # before CrawlProgress (500): ali1688/alert is set when ALI1688_STATS_FILE is written
 EXTENSIONS["spidermon.contrib.scrapy.extensions.Spidermon"] = 490
 SPIDERMON_SPIDER_CLOSE_MONITORS = ["ali1688spider.monitoring.monitors.CloseMonitorSuite"]
-SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished", "calls_per_day"]  # calls_per_day: ALI1688_CALLS_PER_DAY spent
 # SettingsCheck: a crawler whose ALI1688_/MONGO_/REDIS_ settings hold a refused value does not start;
 # MonitoringAddon adds the periodic suite to SPIDERMON_PERIODIC_MONITORS.
 ADDONS = {"ali1688spider.config.SettingsCheck": 0, "ali1688spider.monitoring.addon.MonitoringAddon": 1}

@@ -33,12 +33,14 @@ REQUEST_SENT = "ali1688/request/sent"
 REQUEST_FIRST_AT = "ali1688/request/first_at"
 REQUEST_LAST_AT = "ali1688/request/last_at"
 QUOTA_WAITED_MS = "ali1688/quota/waited_ms"
+QUOTA_REBOOKED = "ali1688/quota/rebooked"  # permits gone stale while a token refresh ran
 RESPONSE_PREFIX = "ali1688/response/"  # + an Outcome: how replies were classified
 ERROR_PREFIX = "ali1688/error/"  # + a gateway error code or an exception name
 RETRY_BASE = "ali1688/retry"  # get_retry_request's stats_base_key: …/count, …/reason_count/…
 RETRY_COUNT = "ali1688/retry/count"
 TOKEN_REFRESH = "ali1688/token/refresh"
 FATAL = "ali1688/fatal"  # the code of the error that stopped the crawl
+STOPPED = "ali1688/stopped"  # why the crawl stopped early without an error (calls_per_day)
 
 # -- MongoDB -------------------------------------------------------------------------------------
 MONGO_BULK_WRITES = "ali1688/mongo/bulk_writes"

@@ -104,3 +104,23 @@ async def test_half_a_call_per_second_is_one_call_every_two_seconds():
         await quota.acquire()
         starts.append(now[0])
     assert starts == pytest.approx([100.0, 102.0, 104.0, 106.0, 108.0])
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_permit_gone_stale_during_a_token_refresh_books_again(emulator_factory, database):
+    """Issue 12: calls whose quota permits were granted while a token refresh ran (here a 401
+    and a 1.5 s token endpoint) used to start together once it ended, over the quota; each books
+    a new slot instead, and the gateway throttles none."""
+    from .crawling import crawl_settings, fresh_ids, run_crawl
+
+    uri, name, db = database
+    emulator = emulator_factory("--qps", "4")
+    token = emulator.access_token()  # the crawl starts with it: the one refresh is the slow one
+    emulator.script([{"kind": "token", "times": 1}, {"kind": "slow", "api": "getToken", "ms": 1500}])
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_QPS=4, ALI1688_ACCESS_TOKEN=token)
+    crawler = await run_crawl(settings, ids=",".join(fresh_ids(24)))
+    seen = emulator.stats()
+    assert db.products.count_documents({}) == 24
+    assert crawler.stats.get_value("ali1688/token/refresh") == 1
+    assert seen["throttled"] == 0 and seen["max_per_second"] <= 4, seen
+    assert crawler.stats.get_value("ali1688/quota/rebooked", 0) >= 1

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import time
+from zoneinfo import ZoneInfo
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -26,12 +27,18 @@ from ..aop.errors import TokenError
 from ..aop.text import storable_text
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig
-from ..outcomes import fatal_stop, is_stopping
+from ..outcomes import fatal_stop, is_stopping, stop_cleanly
+from .budget import DailyBudget, FileLedger
 from .call import GENERATION, META, NOT_BEFORE, RESULT, TOKEN_RETRIES, sign_in_place, unsign_in_place
 from .quota import NoQuota, PacedQuota, QuotaLimiter
 from .tokens import TokenManager
 
 logger = logging.getLogger(__name__)
+
+#: A permit is stale when getting the token after it took longer than this (a refresh ran): the
+#: call would start late, bunched with later slots' calls, so it books a new slot.
+STALE_PERMIT = 0.05
+BUDGET_SPENT = "calls_per_day"  # the close reason when the day's call budget is spent
 
 
 def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
@@ -43,6 +50,19 @@ def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
 
         return RedisQuota(cluster.async_redis(crawler.settings), gateway.app_key, gateway.qps)
     return PacedQuota(gateway.qps)
+
+
+def build_budget(crawler: Crawler, gateway: GatewayConfig) -> DailyBudget | None:
+    """``ALI1688_CALLS_PER_DAY``, counted in Redis when crawls share state, else in a local file."""
+    limit = config.CALLS_PER_DAY.get(crawler.settings)
+    if not limit:
+        return None
+    zone = ZoneInfo(config.QUOTA_TZ.get(crawler.settings))
+    if cluster.shared_state(crawler.settings):
+        from ..cluster.budget import RedisLedger
+
+        return DailyBudget(RedisLedger(cluster.async_redis(crawler.settings), gateway.app_key), limit, zone)
+    return DailyBudget(FileLedger(config.USAGE_FILE.get(crawler.settings)), limit, zone)
 
 
 def build_token_store(crawler: Crawler, gateway: GatewayConfig) -> TokenStore:
@@ -73,9 +93,11 @@ class GatewayAuthMiddleware:
         self.config = gateway
         self.tokens = tokens
         self.quota: QuotaLimiter = NoQuota()
+        self.budget: DailyBudget | None = None
         self.setup_error: str | None = None
         self.stats = crawler.stats
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GatewayAuthMiddleware:
@@ -108,6 +130,7 @@ class GatewayAuthMiddleware:
             fatal_stop(self.crawler, "configuration", str(exc))
             return
         self.quota = build_quota(self.crawler, self.config)
+        self.budget = build_budget(self.crawler, self.config)
         if self.tokens.needs_refresh():
             try:
                 await self.tokens.get()
@@ -128,10 +151,17 @@ class GatewayAuthMiddleware:
             if delay > 0:
                 await asyncio.sleep(delay)
         token = await self.tokens.get()  # a refresh happens before the permit, not after it
-        waited = await self.quota.acquire()
-        if waited:
-            self.stats.inc_value(stat_keys.QUOTA_WAITED_MS, int(waited * 1000))
-        token = await self.tokens.get()  # the current one: it may have been refreshed while we waited
+        if self.budget is not None and not await self._within_budget():
+            raise IgnoreRequest("the day's call budget is spent")
+        while True:
+            waited = await self.quota.acquire()
+            if waited:
+                self.stats.inc_value(stat_keys.QUOTA_WAITED_MS, int(waited * 1000))
+            permit_at = time.monotonic()
+            token = await self.tokens.get()  # the current one: it may have been refreshed while we waited
+            if time.monotonic() - permit_at < STALE_PERMIT:
+                break
+            self.stats.inc_value(stat_keys.QUOTA_REBOOKED)  # a refresh ran after the permit: book again
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
             raise IgnoreRequest("the crawl is stopping")
         request.meta[GENERATION] = self.tokens.refreshes
@@ -141,6 +171,27 @@ class GatewayAuthMiddleware:
         self.stats.min_value(stat_keys.REQUEST_FIRST_AT, now)
         self.stats.max_value(stat_keys.REQUEST_LAST_AT, now)
         return None
+
+    async def _within_budget(self) -> bool:
+        """Count this call against the day's budget; when it is spent, stop the crawl cleanly."""
+        assert self.budget is not None
+        try:
+            if await self.budget.take():
+                return True
+        except Exception as exc:  # the ledger (Redis, the usage file) cannot be used
+            fatal_stop(self.crawler, "budget", f"cannot count the day's calls: {type(exc).__name__}: {exc}")
+            return False
+        stop_cleanly(self.crawler, BUDGET_SPENT,
+                     f"the day's budget of {self.budget.limit} calls ({config.CALLS_PER_DAY.name}) is spent "
+                     f"for {self.budget.day} ({self.budget.zone.key}); the next run continues")
+        return False
+
+    async def spider_closed(self) -> None:
+        if self.budget is not None:
+            try:
+                await self.budget.close()
+            except Exception as exc:
+                logger.warning("could not give back unused calls of the day's budget: %s", exc)
 
     def process_response(self, request: Request, response: Response) -> Response:
         unsign_in_place(request)

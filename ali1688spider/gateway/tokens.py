@@ -54,7 +54,9 @@ class TokenManager:
         return token is None or token.seconds_left(self._clock()) <= self.margin()
 
     async def get(self) -> Token:
-        """The token to sign with now."""
+        """The token to sign with now: after a refresh in progress, never the token it replaces."""
+        if self._refreshing is not None:
+            return await asyncio.shield(self._refreshing)
         if self.needs_refresh():
             return await self.refresh()
         assert self._token is not None

@@ -142,6 +142,11 @@ def accounting(stats: Mapping[str, Any]) -> Reading:
     }
     accounted = sum(parts.values())
     detail = ", ".join(f"{value} {name}" for name, value in parts.items())
+    stopped = stats.get(stat_keys.STOPPED)
+    if accounted < taken and stopped:  # stopped early on purpose: the rest is the next run's
+        text = f"{accounted} of {taken} ids taken accounted ({detail}), {taken - accounted} left for the next run " \
+               f"(stopped: {stopped})"
+        return Reading("ids accounted", True, 0, 0, text)
     if accounted == taken:
         text = f"{accounted} of {taken} ids taken accounted ({detail}), none missing"
     elif accounted < taken:
