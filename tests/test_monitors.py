@@ -113,8 +113,8 @@ async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, cap
         assert any(line.split()[:1] == ["ok"] and monitor in line for line in text.splitlines()), monitor
     # unknown ids and junk are the input's fault, not failed calls; the duplicate is accounted for
     assert "0.0% (0 failed calls of 35 ids taken)" in text
-    assert "35 of 35 ids taken accounted (30 products, 4 failures, 1 duplicates, 0 fresh)" in text
-    assert "finished (expected: finished)" in text
+    assert "35 of 35 ids taken accounted (30 products, 4 failures, 0 unavailable, 1 duplicates, 0 fresh)" in text
+    assert "finished (expected: finished, calls_per_day)" in text
     assert webhook.posts == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
@@ -237,7 +237,7 @@ def test_a_fatal_stop_exits_2_even_when_a_monitor_failed(database, webhook):
     done = scrapy_crawl(env, "-a", "ids=610784549587")
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]
-    assert re.search(r"FAIL +Finish reason +ali1688_fatal \(expected: finished\)", output)
+    assert re.search(r"FAIL +Finish reason +ali1688_fatal \(expected: finished, calls_per_day\)", output)
     (post,) = webhook.posts
     alert = post["json"]
     assert alert["finish_reason"] == "ali1688_fatal"
