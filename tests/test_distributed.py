@@ -146,6 +146,7 @@ def test_an_entry_that_keeps_killing_workers_is_set_aside(mongo, redis_url, tmp_
     r = redis.Redis.from_url(redis_url)
     r.zadd(QUEUE + ":leased", {poison: 1, survivor: 1})  # leases that ran out long ago
     r.hset(QUEUE + ":reclaims", mapping={poison: 3, survivor: 1})
+    r.sadd(QUEUE + ":alone", poison)  # its worker died holding it alone, for the fourth time
     with gateway_emulator() as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QUEUE_MAX_RECLAIMS="3")
         enqueue(env, ids[2:], tmp_path)
@@ -170,8 +171,9 @@ def test_a_worker_killed_while_setting_an_entry_aside_loses_nothing(mongo, redis
     db = client[database]
     poison = str(CATALOGUE.offer_ids(1, start=638_000_000_000)[0])
     r = redis.Redis.from_url(redis_url)
-    r.zadd(QUEUE + ":leased", {poison: 1})  # a lease that ran out long ago, taken back 3 times already
-    r.hset(QUEUE + ":reclaims", poison, 3)
+    r.zadd(QUEUE + ":leased", {poison: 1})  # a lease that ran out long ago, held alone
+    r.hset(QUEUE + ":reclaims", poison, 3)  # by the fourth worker it killed
+    r.sadd(QUEUE + ":alone", poison)
     with gateway_emulator() as gateway:
         env = worker_env(gateway.url, uri, database, redis_url, ALI1688_QUEUE_MAX_RECLAIMS="3",
                          ALI1688_LEASE_SECONDS="2")
@@ -235,32 +237,42 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         # given back by a worker that stops: to the tail, and counted towards the reclaim limit
         assert await queue.release([b"b"]) == 1
         assert await r.lrange("q", 0, -1) == [b"c", b"b"] and await r.hget("q:reclaims", "b") == b"1"
+        sleep = __import__("asyncio").sleep
         await queue.renew([b"a"])
-        await __import__("asyncio").sleep(0.4)
-        assert await queue.reclaim() == (1, [])  # "a" was not renewed in time
-        assert await r.lrange("q", 0, -1) == [b"a", b"c", b"b"]
-        # an entry whose workers keep dying comes back max_reclaims (2) times, then is set aside
+        await sleep(0.4)
+        # "a" was not renewed in time: its worker died holding it in a batch, so it is a suspect,
+        # not yet blamed; while a suspect waits, no batch is taken
+        assert await queue.reclaim() == (1, [])
+        assert await r.lrange("q:suspects", 0, -1) == [b"a"] and await r.hget("q:reclaims", "a") is None
+        assert await queue.pending() == (3, 0) and await queue.take(5) == []
+        # an entry whose workers keep dying while they hold it alone is blamed each time, and past
+        # max_reclaims (2) it is leased to the reclaiming worker, to be recorded and set aside
         queue.max_reclaims = 2
-        assert await queue.take(1) == [b"a"]
-        await __import__("asyncio").sleep(0.35)
-        assert await queue.reclaim() == (1, [])  # the second time
-        assert await queue.take(1) == [b"a"]
-        await __import__("asyncio").sleep(0.35)
+        for blamed in (1, 2):
+            assert await queue.take_alone() == b"a" and await queue.take_alone() is None
+            await sleep(0.35)
+            assert await queue.reclaim() == (1, [])
+            assert await r.hget("q:reclaims", "a") == str(blamed).encode()
+        assert await queue.take_alone() == b"a"
+        await sleep(0.35)
         assert await queue.reclaim() == (0, [b"a"])  # leased to the caller until its failure is stored
         assert await r.zscore("q:leased", b"a") is not None and await r.llen("q:dead") == 0
-        await __import__("asyncio").sleep(0.35)  # its worker died before storing it: set aside again
+        await sleep(0.35)  # its worker died before storing it: set aside again
         assert await queue.reclaim() == (0, [b"a"])
         assert await queue.set_aside([b"a"]) == 1
         assert await r.lrange("q:dead", 0, -1) == [b"a"] and await r.hget("q:reclaims", "a") is None
-        assert await r.zcard("q:leased") == 0
-        assert await r.lrange("q", 0, -1) == [b"c", b"b"]
-        # an acked entry forgets how often it came back
-        assert await queue.take(1) == [b"c"]
-        await __import__("asyncio").sleep(0.35)
-        assert await queue.reclaim() == (1, [])
-        assert await r.hget("q:reclaims", "c") == b"1"
-        assert await queue.take(1) == [b"c"]
-        assert await queue.ack([b"c"]) == 1 and await r.hget("q:reclaims", "c") is None
+        assert await r.zcard("q:leased") == 0 and await r.scard("q:alone") == 0
+        # healthy entries of a batch are never blamed for the entry that killed their worker
+        assert await queue.take(5) == [b"c", b"b"]
+        await sleep(0.35)
+        assert await queue.reclaim() == (2, [])
+        assert await r.hget("q:reclaims", "c") is None and await r.hget("q:reclaims", "b") == b"1"  # released once
+        first = await queue.take_alone()
+        assert await queue.ack([first]) == 1 and await r.scard("q:alone") == 0
+        second = await queue.take_alone()
+        assert {first, second} == {b"b", b"c"} and await queue.ack([second]) == 1
+        assert await r.hget("q:reclaims", "b") is None  # an acked entry forgets how often it came back
+        assert await queue.pending() == (0, 0)
         # the Redis booking follows the same slots as the local rule, on Redis's clock
         for qps, whole in ((7, 1), (2.5, 0), (0.5, 0)):
             quota = RedisQuota(r, f"app{qps}", qps)

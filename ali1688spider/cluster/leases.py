@@ -3,15 +3,22 @@
 ``take`` moves entries from the list ``KEY`` (where users push ids; scrapy-redis's
 ``product_redis:start_urls``) into the sorted set ``KEY:leased``, scored by the lease's end.
 A worker renews the leases it holds while it works on them and removes (acks) an entry once its
-product or failure is stored. Entries whose lease ran out — their worker died — go back to the
-list with ``reclaim``. Times come from Redis's clock.
+product or failure is stored. Entries whose lease ran out — their worker died — are taken back
+with ``reclaim``. Times come from Redis's clock.
 
-An entry that keeps killing its workers (a crash, an out-of-memory kill) would come back forever:
-``reclaim`` counts how often each entry was taken back (hash ``KEY:reclaims``) and, past
-``max_reclaims``, leases it to the reclaiming worker instead and returns it, for that worker to
-record as a failure; ``set_aside`` then moves it to the list ``KEY:dead``. It leaves its lease only
-once its failure is stored: a worker killed in between lets the lease run out, and the next
-worker sets it aside again.
+An entry that keeps killing its workers (a crash, an out-of-memory kill) would come back forever,
+and would take the entries leased with it down each time. So entries taken back go to the list
+``KEY:suspects``, and a worker with nothing else in flight takes them one at a time
+(``take_alone``; no batch is taken while suspects wait). Only a worker that dies holding an
+entry alone counts against that entry (hash ``KEY:reclaims``): healthy entries of a batch are
+never blamed for another. Past ``max_reclaims``, ``reclaim`` leases the entry to the reclaiming
+worker and returns it, for that worker to record as a failure; ``set_aside`` then moves it to the
+list ``KEY:dead``. It leaves its lease only once its failure is stored: a worker killed in
+between lets the lease run out, and the next worker sets it aside again.
+
+Keys: ``KEY`` (list, users push here), ``KEY:leased`` (sorted set, by lease end),
+``KEY:suspects`` (list), ``KEY:alone`` (set of entries leased alone), ``KEY:reclaims`` (hash),
+``KEY:dead`` (list).
 """
 
 from __future__ import annotations
@@ -22,14 +29,25 @@ from redis.asyncio import Redis
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 
-# KEYS: list, leased; ARGV: how many, lease seconds
+# KEYS: list, leased, suspects; ARGV: how many, lease seconds. Nothing while suspects wait.
 TAKE = _NOW + """
+if redis.call('LLEN', KEYS[3]) > 0 then return {} end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #items > 0 then
   redis.call('LTRIM', KEYS[1], #items, -1)
   for _, item in ipairs(items) do redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), item) end
 end
 return items
+"""
+
+# KEYS: suspects, leased, alone; ARGV: lease seconds. One suspect, leased alone, or nil.
+TAKE_ALONE = _NOW + """
+local item = redis.call('LPOP', KEYS[1])
+if item then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), item)
+  redis.call('SADD', KEYS[3], item)
+end
+return item
 """
 
 # KEYS: leased; ARGV: lease seconds, entries... (only entries still leased are renewed)
@@ -39,33 +57,36 @@ for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumb
 return n
 """
 
-# KEYS: list, leased, reclaims; ARGV: at most this many, max reclaims (0: no limit), lease seconds.
-# Expired leases go back to the head of the list; one taken back too often is leased anew to the
-# caller, to be recorded as a failure and then set aside. Returns {number reclaimed, dead entries...}.
+# KEYS: suspects, leased, reclaims, alone; ARGV: at most this many, max reclaims (0: no limit),
+# lease seconds. Expired leases become suspects; a death counts against an entry only if it was
+# leased alone. One taken back too often is leased anew to the caller, to be recorded as a failure
+# and then set aside. Returns {number reclaimed, dead entries...}.
 RECLAIM = _NOW + """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local limit = tonumber(ARGV[2])
 local result = {0}
 for _, item in ipairs(expired) do
-  local times = redis.call('HINCRBY', KEYS[3], item, 1)
+  local times = tonumber(redis.call('HGET', KEYS[3], item) or '0')
+  if redis.call('SREM', KEYS[4], item) == 1 then times = redis.call('HINCRBY', KEYS[3], item, 1) end
   if limit > 0 and times > limit then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), item)
     table.insert(result, item)
   else
     redis.call('ZREM', KEYS[2], item)
-    redis.call('LPUSH', KEYS[1], item)
+    redis.call('RPUSH', KEYS[1], item)
     result[1] = result[1] + 1
   end
 end
 return result
 """
 
-# KEYS: leased, reclaims, dead; ARGV: entries. Entries still leased move to the dead list.
+# KEYS: leased, reclaims, dead, alone; ARGV: entries. Entries still leased move to the dead list.
 SET_ASIDE = """
 local n = 0
 for i = 1, #ARGV do
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
     redis.call('HDEL', KEYS[2], ARGV[i])
+    redis.call('SREM', KEYS[4], ARGV[i])
     redis.call('RPUSH', KEYS[3], ARGV[i])
     n = n + 1
   end
@@ -73,13 +94,14 @@ end
 return n
 """
 
-# KEYS: list, leased, reclaims; ARGV: entries. Entries still leased go back to the TAIL of the list
-# now (an entry that was being worked on when its worker stopped must not be the next one every
+# KEYS: list, leased, reclaims, alone; ARGV: entries. Entries still leased go back to the TAIL of the
+# list now (an entry that was being worked on when its worker stopped must not be the next one every
 # worker starts with), and the return counts towards the entry's reclaim limit.
 RELEASE = """
 local n = 0
 for i = 1, #ARGV do
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    redis.call('SREM', KEYS[4], ARGV[i])
     redis.call('RPUSH', KEYS[1], ARGV[i])
     redis.call('HINCRBY', KEYS[3], ARGV[i], 1)
     n = n + 1
@@ -96,18 +118,29 @@ class LeaseQueue:
         self.leased_key = f"{key}:leased"
         self.reclaims_key = f"{key}:reclaims"
         self.dead_key = f"{key}:dead"
+        self.suspects_key = f"{key}:suspects"
+        self.alone_key = f"{key}:alone"
         self.lease_seconds = lease_seconds
         self.max_reclaims = max_reclaims
         self._take = redis.register_script(TAKE)
+        self._take_alone = redis.register_script(TAKE_ALONE)
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
         self._release = redis.register_script(RELEASE)
         self._set_aside = redis.register_script(SET_ASIDE)
 
     async def take(self, count: int) -> list[bytes]:
-        """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack)."""
-        items = await self._take(keys=[self.key, self.leased_key], args=[count, self.lease_seconds])
-        return [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in items]
+        """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack);
+        none while suspects wait (workers finish what they hold and take those alone)."""
+        items = await self._take(keys=[self.key, self.leased_key, self.suspects_key], args=[count, self.lease_seconds])
+        return [_bytes(item) for item in items]
+
+    async def take_alone(self) -> bytes | None:
+        """Lease one suspect (an entry taken back from a worker that died), to be worked on
+        alone: if this worker dies too, only that entry is blamed."""
+        item = await self._take_alone(keys=[self.suspects_key, self.leased_key, self.alone_key],
+                                      args=[self.lease_seconds])
+        return None if item is None else _bytes(item)
 
     async def renew(self, entries: Iterable[bytes]) -> int:
         entries = list(entries)
@@ -122,16 +155,17 @@ class LeaseQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(self.leased_key, *entries)
             pipe.hdel(self.reclaims_key, *entries)
-            acked, _ = await pipe.execute()
+            pipe.srem(self.alone_key, *entries)
+            acked, _, _ = await pipe.execute()
         return int(acked)
 
     async def reclaim(self, limit: int = 1000) -> tuple[int, list[bytes]]:
-        """Take back expired leases: (how many went back to the queue, the entries taken back
+        """Take back expired leases: (how many became suspects, the entries taken back
         more than ``max_reclaims`` times: now leased to the caller, to record as failures and
         then :meth:`set_aside`)."""
-        result = await self._reclaim(keys=[self.key, self.leased_key, self.reclaims_key],
+        result = await self._reclaim(keys=[self.suspects_key, self.leased_key, self.reclaims_key, self.alone_key],
                                      args=[limit, self.max_reclaims, self.lease_seconds])
-        dead = [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in result[1:]]
+        dead = [_bytes(item) for item in result[1:]]
         return int(result[0]), dead
 
     async def set_aside(self, entries: Iterable[bytes]) -> int:
@@ -139,7 +173,8 @@ class LeaseQueue:
         entries = list(entries)
         if not entries:
             return 0
-        return int(await self._set_aside(keys=[self.leased_key, self.reclaims_key, self.dead_key], args=entries))
+        return int(await self._set_aside(keys=[self.leased_key, self.reclaims_key, self.dead_key, self.alone_key],
+                                         args=entries))
 
     async def release(self, entries: Iterable[bytes]) -> int:
         """Give leased entries back at once (a worker that stops before finishing them): to the
@@ -147,13 +182,19 @@ class LeaseQueue:
         entries = list(entries)
         if not entries:
             return 0
-        return int(await self._release(keys=[self.key, self.leased_key, self.reclaims_key], args=entries))
+        return int(await self._release(keys=[self.key, self.leased_key, self.reclaims_key, self.alone_key],
+                                       args=entries))
 
     async def pending(self) -> tuple[int, int]:
-        """(entries waiting in the list, entries leased by some worker)."""
+        """(entries waiting in the list or as suspects, entries leased by some worker)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.llen(self.key)
+            pipe.llen(self.suspects_key)
             pipe.zcard(self.leased_key)
-            waiting, leased = await pipe.execute()
-        return int(waiting), int(leased)
+            waiting, suspects, leased = await pipe.execute()
+        return int(waiting) + int(suspects), int(leased)
+
+
+def _bytes(item: object) -> bytes:
+    return item if isinstance(item, bytes) else str(item).encode("utf-8")
 

@@ -50,6 +50,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             self.argument_error = str(exc)
         self._held: dict[str, set[bytes]] = {}  # input key → queue entries leased for it
         self._dead: set[bytes] = set()  # held entries to set aside (not ack) once their failure is stored
+        self._alone: bytes | None = None  # a suspect in flight: nothing else is taken until it is done
         self._acks: set[asyncio.Task[None]] = set()
         self._redis_down_since: float | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -86,7 +87,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         while not is_stopping(self.crawler):
             await wait_for_room(self.crawler, buffered)
             try:
-                entries = await self.queue.take(self.redis_batch_size)
+                entries = await self._next_entries()
                 if not entries:
                     reclaimed, dead = await self.queue.reclaim()
                     self._set_aside(dead)
@@ -119,6 +120,21 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             else:
                 idle_since = None
             await asyncio.sleep(self.poll_seconds)
+
+    async def _next_entries(self) -> list[bytes]:
+        """A batch from the queue; or, with nothing in flight, one suspect (an entry taken back
+        from a worker that died), alone, so that if it kills this worker too no other entry is
+        blamed. Nothing more is taken while that suspect is in flight."""
+        if self._alone is not None:
+            if any(self._alone in entries for entries in self._held.values()):
+                return []
+            self._alone = None
+        if not self._held:
+            entry = await self.queue.take_alone()
+            if entry is not None:
+                self._alone = entry
+                return [entry]
+        return await self.queue.take(self.redis_batch_size)
 
     def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
         """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
