@@ -413,6 +413,30 @@ def test_junk_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[d
 
 
 @pytest.mark.e2e  # runs scrapy crawl
+@settings(max_examples=6, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.binary(max_size=60), st.text(max_size=30).map(os.fsencode)), min_size=1, max_size=25))
+def test_any_file_of_any_bytes_is_accounted(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
+                                            tmp_path: Path, junk: list[bytes]) -> None:
+    """Hypothesis over all of ``bytes`` (and all of ``str`` as the file system encodes it),
+    end to end: planted ids are fetched, every other line is a failure, a fetch or skipped as
+    blank or a comment; the run's counts add up and nothing raises."""
+    uri, client = mongo
+    database = f"b_{uuid.uuid4().hex[:8]}"
+    ids = fresh_ids(2)
+    path = tmp_path / f"ids-{uuid.uuid4().hex[:6]}.txt"
+    path.write_bytes(b"\n".join([ids[0].encode(), *junk, ids[1].encode()]) + b"\n")
+    stats = crawl_file(emulator.url, uri, database, path, tmp_path)
+    db = client[database]
+    assert set(ids) <= {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
+    read = stats["ali1688/input/read"]
+    assert read == stats["ali1688/input/total"] >= 2
+    failed = sum(value for key, value in stats.items() if key.startswith("ali1688/failed/"))
+    assert stats.get("ali1688/products", 0) + failed + stats.get("dupefilter/filtered", 0) == read
+    assert db.failures.count_documents({}) <= failed  # the same junk twice is one document
+
+
+@pytest.mark.e2e  # runs scrapy crawl
 def test_utf16_id_file(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
                        tmp_path: Path) -> None:
     """A file saved as "Unicode" by a Windows editor: UTF-16 with a BOM and CRLF."""
@@ -476,6 +500,40 @@ def test_junk_queue_entries(emulator: GatewayEmulator, mongo: tuple[str, MongoCl
     failures = {doc["_id"]: doc["reason"] for doc in db.failures.find({}, {"_id": 1, "reason": 1})}
     assert set(failures) == {entry_key(entry) for entry in junk}
     assert set(failures.values()) == {"invalid_reference"}
+
+
+queue_entries = st.one_of(
+    st.binary(max_size=80),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.builds(lambda offer, api, country: json.dumps({"id": offer, "api": api, "country": country}).encode(),
+              st.one_of(offer_ids, json_values),
+              st.one_of(st.sampled_from(["product.get", "crossborder"]), json_values),
+              st.one_of(st.text(st.characters(categories=["Cs"]) | st.characters(), max_size=6), json_values)),
+)
+
+
+@pytest.mark.e2e  # runs a product_redis worker
+@settings(max_examples=4, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(queue_entries, min_size=1, max_size=15))
+def test_any_queue_entries_are_accounted(emulator: GatewayEmulator, mongo: tuple[str, MongoClient[dict[str, Any]]],
+                                         redis_url: str, tmp_path_factory: pytest.TempPathFactory,
+                                         junk: list[bytes]) -> None:
+    """Hypothesis over all of ``bytes`` and any JSON (lone surrogates, any types) as queue
+    entries, end to end: the worker ends by itself, every entry is acked (none left queued or
+    leased), the planted ids are fetched and the counts add up."""
+    ids = fresh_ids(2)
+    folder = tmp_path_factory.mktemp("queue")
+    redis.Redis.from_url(redis_url).flushall()
+    codes, output, db, queue = run_queue(emulator, mongo, redis_url, folder, [ids[0].encode(), *junk, ids[1].encode()],
+                                         workers=1)
+    assert codes == [0], output[-3000:]
+    assert "Traceback" not in output
+    assert queue.llen(QUEUE) == 0 and queue.zcard(QUEUE + ":leased") == 0
+    assert set(ids) <= {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
+    stored = db.products.count_documents({}) + db.failures.count_documents({})
+    assert 2 <= stored <= len(junk) + 2
+    assert "Ids accounted/none of the ids taken is missing... OK" in output
 
 
 @pytest.mark.e2e  # runs product_redis workers
