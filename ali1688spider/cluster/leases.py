@@ -80,30 +80,17 @@ end
 return result
 """
 
-# KEYS: leased, reclaims, dead, alone; ARGV: entries. Entries still leased move to the dead list.
-SET_ASIDE = """
+# KEYS: leased, alone, reclaims, a list; ARGV: 'count' or 'forget', entries. Entries still leased
+# leave their lease for the TAIL of the list, their take-backs counted once more (given back at a
+# stop: an entry being worked on when its worker stopped must not be the next one every worker
+# starts with) or forgotten (set aside for good). Returns how many left.
+LEAVE = """
 local n = 0
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    redis.call('SREM', KEYS[4], ARGV[i])
-    redis.call('RPUSH', KEYS[3], ARGV[i])
-    n = n + 1
-  end
-end
-return n
-"""
-
-# KEYS: list, leased, reclaims, alone; ARGV: entries. Entries still leased go back to the TAIL of the
-# list now (an entry that was being worked on when its worker stopped must not be the next one every
-# worker starts with), and the return counts towards the entry's reclaim limit.
-RELEASE = """
-local n = 0
-for i = 1, #ARGV do
-  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
-    redis.call('SREM', KEYS[4], ARGV[i])
-    redis.call('RPUSH', KEYS[1], ARGV[i])
-    redis.call('HINCRBY', KEYS[3], ARGV[i], 1)
+    redis.call('SREM', KEYS[2], ARGV[i])
+    if ARGV[1] == 'count' then redis.call('HINCRBY', KEYS[3], ARGV[i], 1) else redis.call('HDEL', KEYS[3], ARGV[i]) end
+    redis.call('RPUSH', KEYS[4], ARGV[i])
     n = n + 1
   end
 end
@@ -126,8 +113,7 @@ class LeaseQueue:
         self._take_alone = redis.register_script(TAKE_ALONE)
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
-        self._release = redis.register_script(RELEASE)
-        self._set_aside = redis.register_script(SET_ASIDE)
+        self._leave = redis.register_script(LEAVE)
 
     async def take(self, count: int) -> list[bytes]:
         """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack);
@@ -173,8 +159,7 @@ class LeaseQueue:
         entries = list(entries)
         if not entries:
             return 0
-        return int(await self._set_aside(keys=[self.leased_key, self.reclaims_key, self.dead_key, self.alone_key],
-                                         args=entries))
+        return await self._leave_for(self.dead_key, "forget", entries)
 
     async def release(self, entries: Iterable[bytes]) -> int:
         """Give leased entries back at once (a worker that stops before finishing them): to the
@@ -182,8 +167,11 @@ class LeaseQueue:
         entries = list(entries)
         if not entries:
             return 0
-        return int(await self._release(keys=[self.key, self.leased_key, self.reclaims_key, self.alone_key],
-                                       args=entries))
+        return await self._leave_for(self.key, "count", entries)
+
+    async def _leave_for(self, target: str, reclaims: str, entries: list[bytes]) -> int:
+        keys = [self.leased_key, self.alone_key, self.reclaims_key, target]
+        return int(await self._leave(keys=keys, args=[reclaims, *entries]))
 
     async def pending(self) -> tuple[int, int]:
         """(entries waiting in the list or as suspects, entries leased by some worker)."""
