@@ -156,20 +156,17 @@ class LeaseQueue:
 
     async def set_aside(self, entries: Iterable[bytes]) -> int:
         """Move dead entries still leased to the caller to ``KEY:dead`` (their failure is stored)."""
-        entries = list(entries)
-        if not entries:
-            return 0
         return await self._leave_for(self.dead_key, "forget", entries)
 
     async def release(self, entries: Iterable[bytes]) -> int:
         """Give leased entries back at once (a worker that stops before finishing them): to the
         tail of the queue, each return counted like a reclaim."""
+        return await self._leave_for(self.key, "count", entries)
+
+    async def _leave_for(self, target: str, reclaims: str, entries: Iterable[bytes]) -> int:
         entries = list(entries)
         if not entries:
             return 0
-        return await self._leave_for(self.key, "count", entries)
-
-    async def _leave_for(self, target: str, reclaims: str, entries: list[bytes]) -> int:
         keys = [self.leased_key, self.alone_key, self.reclaims_key, target]
         return int(await self._leave(keys=keys, args=[reclaims, *entries]))
 
