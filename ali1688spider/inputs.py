@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .aop.apis import ApiSpec, product_api
 from .aop.errors import InvalidOfferRef
 
@@ -30,6 +32,38 @@ QUEUE_SPIDER = "product_redis"
 
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
+
+
+class SeenIds:
+    """The offer ids a crawl has taken, to fetch each once, at about 8 bytes an id (a set of
+    fingerprints, Scrapy's dupefilter, costs ~100: 100 MB for a million-line file). Exact: an
+    offer id fits in 64 bits. Recent ids wait in a small set; every ``BUFFER`` of them are merged
+    into one sorted numpy array, searched by bisection."""
+
+    BUFFER = 1 << 16
+
+    def __init__(self) -> None:
+        self._sorted = np.empty(0, dtype=np.uint64)
+        self._recent: set[int] = set()
+
+    def add(self, offer_id: str) -> bool:
+        """Remember ``offer_id`` (digits); False when it was taken already."""
+        key = int(offer_id)
+        if key in self._recent or self._in_sorted(key):
+            return False
+        self._recent.add(key)
+        if len(self._recent) >= self.BUFFER:
+            recent = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+            self._sorted = np.union1d(self._sorted, recent)
+            self._recent = set()
+        return True
+
+    def _in_sorted(self, key: int) -> bool:
+        index = int(np.searchsorted(self._sorted, np.uint64(key)))
+        return index < len(self._sorted) and int(self._sorted[index]) == key
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._recent)
 
 
 def language(value: object) -> str:

@@ -15,7 +15,7 @@ PREFIX = "ali1688/"
 # -- inputs: what was read, and where each input ended -------------------------------------------
 INPUT_TOTAL = "ali1688/input/total"  # inputs expected (lines of the file, ids given, stale products)
 INPUT_READ = "ali1688/input/read"  # inputs read so far
-INPUT_DUPLICATE = "ali1688/input/duplicate"  # queue entries for an offer already being fetched
+INPUT_DUPLICATE = "ali1688/input/duplicate"  # inputs naming an offer already taken (fetched once)
 FRESH = "ali1688/fresh"  # ids skipped: fetched within ALI1688_FRESH_FOR
 PRODUCTS = "ali1688/products"  # products that passed validation
 UNAVAILABLE = "ali1688/unavailable"  # stored products the API now says are gone: kept, available=false

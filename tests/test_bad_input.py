@@ -432,7 +432,7 @@ def test_any_file_of_any_bytes_is_accounted(emulator: GatewayEmulator, mongo: tu
     read = stats["ali1688/input/read"]
     assert read == stats["ali1688/input/total"] >= 2
     failed = sum(value for key, value in stats.items() if key.startswith("ali1688/failed/"))
-    assert stats.get("ali1688/products", 0) + failed + stats.get("dupefilter/filtered", 0) == read
+    assert stats.get("ali1688/products", 0) + failed + stats.get("ali1688/input/duplicate", 0) == read
     assert db.failures.count_documents({}) <= failed  # the same junk twice is one document
 
 

@@ -131,7 +131,7 @@ async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
         assert failure["reason"] == "business_failure"
         assert failure["error_code"] == "500_004"
         assert failure["attempts"] == 1
-    assert stats["dupefilter/filtered"] == 2
+    assert stats["ali1688/input/duplicate"] == 2
 
 
 @pytest_twisted.ensureDeferred

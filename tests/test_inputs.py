@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_GET
 from ali1688spider.inputs import (
     NOT_A_REFERENCE,
+    SeenIds,
     count_references,
     entry_text,
     parse_queue_entry,
@@ -75,3 +76,17 @@ def test_any_queue_entry_is_a_reference_or_refused(text):
     except NOT_A_REFERENCE:
         return
     assert isinstance(ref, str) and api.key in ("product.get", "crossborder", "fenxiao") and isinstance(country, str)
+
+
+class _SmallSeenIds(SeenIds):
+    BUFFER = 4  # merges into the sorted array every 4 new ids
+
+
+@given(st.lists(st.integers(min_value=100_000_000, max_value=999_999_999_999_999)))
+def test_seen_ids_is_a_set_of_offer_ids(numbers):
+    seen, expected = _SmallSeenIds(), set()
+    for number in numbers:
+        assert seen.add(str(number)) is (number not in expected)
+        expected.add(number)
+    assert len(seen) == len(expected)
+    assert all(not seen.add(str(number)) for number in expected)

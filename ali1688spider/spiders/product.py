@@ -24,7 +24,7 @@ from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
-from ..inputs import count_references, language, read_references, split_ids
+from ..inputs import SeenIds, count_references, language, read_references, split_ids
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from ..store.mongo import MongoStore, StorageError
@@ -108,16 +108,22 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
         config = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
         freshness = FreshnessFilter.from_crawler(self.crawler)
+        seen = SeenIds()  # each offer fetched once (requests skip Scrapy's dupefilter: its memory grows ~100 B/id)
         try:
             async for chunk in _chunks(self.references(), FRESHNESS_BATCH):
                 offers = []
                 for ref in chunk:
                     stats.inc_value(stat_keys.INPUT_READ)
                     try:
-                        offers.append((ref, parse_offer_ref(ref)))
+                        offer_id = parse_offer_ref(ref)
                     except InvalidOfferRef as exc:
                         record_failure(self.crawler, FailureRecord(
                             key=ref, reason=FailureReason.INVALID_REFERENCE, message=str(exc)))
+                        continue
+                    if seen.add(offer_id):
+                        offers.append((ref, offer_id))
+                    else:
+                        stats.inc_value(stat_keys.INPUT_DUPLICATE)
                 fresh = await freshness.fresh([offer_id for _, offer_id in offers]) if freshness else set()
                 for ref, offer_id in offers:
                     if offer_id in fresh:
@@ -134,5 +140,5 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
     def product_request(self, config: GatewayConfig, offer_id: str, ref: str) -> scrapy.Request:
         return api_request(
             self.api, config.gateway_url, config.app_key, offer_id, ref=ref, options=self.api_options,
-            callback=self.parse_product, errback=self.on_error,
+            callback=self.parse_product, errback=self.on_error, dont_filter=True,
         )
