@@ -37,33 +37,43 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 class SeenIds:
     """The offer ids a crawl has taken, to fetch each once, at about 8 bytes an id (a set of
     fingerprints, Scrapy's dupefilter, costs ~100: 100 MB for a million-line file). Exact: an
-    offer id fits in 64 bits. Recent ids wait in a small set; every ``BUFFER`` of them are merged
-    into one sorted numpy array, searched by bisection."""
+    offer id fits in 64 bits. New ids wait in a small set; every ``BUFFER`` of them are sorted
+    into a numpy array of at most ``CHUNK`` ids, searched by bisection. Chunks are never merged
+    with each other, so adding never holds more than two chunks' worth (4 MiB) at once."""
 
-    BUFFER = 1 << 16
+    BUFFER = 1 << 14
+    CHUNK = 1 << 18
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.uint64)
+        self._chunks: list[np.ndarray] = []
         self._recent: set[int] = set()
 
     def add(self, offer_id: str) -> bool:
         """Remember ``offer_id`` (digits); False when it was taken already."""
         key = int(offer_id)
-        if key in self._recent or self._in_sorted(key):
+        if key in self._recent or any(_holds(chunk, key) for chunk in self._chunks):
             return False
         self._recent.add(key)
         if len(self._recent) >= self.BUFFER:
-            recent = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
-            self._sorted = np.union1d(self._sorted, recent)
-            self._recent = set()
+            self._sort_recent()
         return True
 
-    def _in_sorted(self, key: int) -> bool:
-        index = int(np.searchsorted(self._sorted, np.uint64(key)))
-        return index < len(self._sorted) and int(self._sorted[index]) == key
+    def _sort_recent(self) -> None:
+        recent = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
+        self._recent = set()
+        last = self._chunks[-1] if self._chunks else None
+        if last is not None and len(last) + len(recent) <= self.CHUNK:
+            self._chunks[-1] = np.insert(last, np.searchsorted(last, recent), recent)
+        else:
+            self._chunks.append(recent)
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
+        return sum(len(chunk) for chunk in self._chunks) + len(self._recent)
+
+
+def _holds(chunk: np.ndarray, key: int) -> bool:
+    index = int(np.searchsorted(chunk, np.uint64(key)))
+    return index < len(chunk) and int(chunk[index]) == key
 
 
 def language(value: object) -> str:

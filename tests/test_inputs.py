@@ -79,7 +79,7 @@ def test_any_queue_entry_is_a_reference_or_refused(text):
 
 
 class _SmallSeenIds(SeenIds):
-    BUFFER = 4  # merges into the sorted array every 4 new ids
+    BUFFER, CHUNK = 4, 10  # sorted every 4 new ids, into chunks of at most 10
 
 
 @given(st.lists(st.integers(min_value=100_000_000, max_value=999_999_999_999_999)))
