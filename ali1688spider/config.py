@@ -254,7 +254,7 @@ MONGO_TIMEOUT_MS = count("MONGO_TIMEOUT_MS", 5000, "how long to wait for the ser
                          group="mongo", minimum=1)
 MONGO_JOURNAL = flag("MONGO_JOURNAL", True, "writes wait for MongoDB's journal (j: true) before a queue entry "
                      "is acked: nothing acked is lost if MongoDB crashes", group="mongo")
-MONGO_BATCH_SIZE = count("MONGO_BATCH_SIZE", 50, "products per bulk write (a batch holds raw payloads: "
+MONGO_BATCH_SIZE = count("MONGO_BATCH_SIZE", 25, "products per bulk write (a batch holds raw payloads: "
                          "larger batches cost memory; with 4 batches waiting the crawl waits)", group="mongo",
                          minimum=1)
 MONGO_FLUSH_SECONDS = number("MONGO_FLUSH_SECONDS", 2, "write what is buffered at least this often",
