@@ -34,8 +34,8 @@ CONCURRENT_ITEMS = 4  # one item per response: Scrapy makes this many tasks per 
 # Responses held by the scraper before the engine stops downloading (Scrapy: 5 MB). A 6 KB reply
 # becomes a ~50 KB product with its raw payload, so 5 MB of replies would be ~40 MB of products
 # waiting when the Mongo writer falls behind; 250 KB still holds ~40 replies for the pipelines
-# (with MONGO_BATCH_SIZE 25 the peak RSS of a 100,000-id crawl fell from ~180 MB to ~130 MB at
-# the same rate; bench/RESULTS.md).
+# (measured with MONGO_BATCH_SIZE 25, which mattered more: bench/RESULTS.md, "Memory at a
+# million ids").
 SCRAPER_SLOT_MAX_ACTIVE_SIZE = 250_000
 # Scrapy re-reads a callback's source to look for `return` in generators, per new bound method
 # (one per request): 12% of the CPU in a profile. Our callbacks are checked by our tests instead.
