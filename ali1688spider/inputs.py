@@ -37,15 +37,17 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 class SeenIds:
     """The offer ids a crawl has taken, to fetch each once, at about 8 bytes an id (a set of
     fingerprints, Scrapy's dupefilter, costs ~100: 100 MB for a million-line file). Exact: an
-    offer id fits in 64 bits. New ids wait in a small set; every ``BUFFER`` of them are sorted
-    into a numpy array of at most ``CHUNK`` ids, searched by bisection. Chunks are never merged
-    with each other, so adding never holds more than two chunks' worth (4 MiB) at once."""
+    offer id fits in 64 bits. New ids wait in a small set; every ``BUFFER`` of them are copied
+    into a numpy array of ``CHUNK`` ids, allocated once, and sorted in place; lookups bisect
+    each chunk. Nothing is reallocated as the set grows, so the heap does not fragment."""
 
     BUFFER = 1 << 14
     CHUNK = 1 << 18
 
     def __init__(self) -> None:
-        self._chunks: list[np.ndarray] = []
+        self._chunks: list[np.ndarray] = []  # sorted views: the full chunks, then the filled part of the last
+        self._last = np.empty(0, dtype=np.uint64)
+        self._filled = 0
         self._recent: set[int] = set()
 
     def add(self, offer_id: str) -> bool:
@@ -59,13 +61,15 @@ class SeenIds:
         return True
 
     def _sort_recent(self) -> None:
-        recent = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
+        recent = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
         self._recent = set()
-        last = self._chunks[-1] if self._chunks else None
-        if last is not None and len(last) + len(recent) <= self.CHUNK:
-            self._chunks[-1] = np.insert(last, np.searchsorted(last, recent), recent)
-        else:
-            self._chunks.append(recent)
+        if self._filled + len(recent) > len(self._last):
+            self._last, self._filled = np.empty(max(self.CHUNK, len(recent)), dtype=np.uint64), 0
+            self._chunks.append(self._last[:0])
+        self._last[self._filled:self._filled + len(recent)] = recent
+        self._filled += len(recent)
+        self._chunks[-1] = view = self._last[:self._filled]
+        view.sort()
 
     def __len__(self) -> int:
         return sum(len(chunk) for chunk in self._chunks) + len(self._recent)
