@@ -67,6 +67,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "ali1688spider.monitoring.progress.CrawlProgress": 500,
     "ali1688spider.monitoring.redaction.SecretsOutOfLogs": 0,  # first: masks secrets in every log line
+    "ali1688spider.monitoring.memory.MallocTuning": 1,  # freed memory leaves the process (glibc)
 }
 
 # HTTP cache, if switched on (HTTPCACHE_ENABLED=True): it sits at 900, before the signer, so it
