@@ -212,7 +212,8 @@ def test_redis_restarted_mid_crawl_loses_nothing(mongo, tmp_path):
             env = worker_env(gateway.url, uri, database, url, ALI1688_QPS="50", ALI1688_LEASE_SECONDS="5")
             enqueue(env, ids, tmp_path)
             workers = Workers(env, tmp_path, 2)
-            time.sleep(3)
+            db = client[database]
+            wait_until(lambda: db.products.count_documents({}) >= 20)  # mid-crawl, however slow the machine
         time.sleep(2)  # Redis is away
         with redis_server(folder, persist=True, port=port):
             codes = workers.wait()
