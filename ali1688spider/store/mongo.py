@@ -4,8 +4,9 @@
 ``source_api``, ``fetched_at``, ``first_seen_at``, ``changed_at``, ``content_hash``, the raw
 payload, ``available`` and, while it is not, ``unavailable_since`` (with ``unavailable_reason``
 when the API said the offer is gone). ``failures``: ``_id`` = product id (or the raw input
-text), reason, error code, attempts, time. A product written here removes its id from ``failures``. ``product_history``:
-one document per fetch that changed a tracked field. ``runs``: one document per crawl.
+text), reason, error code, attempts, time. A product written here removes its id from
+``failures``. ``product_history``: one document per fetch that changed a tracked field.
+``runs``: one document per crawl.
 """
 
 from __future__ import annotations
