@@ -133,7 +133,6 @@ class MongoStore:
             kept = [doc for doc in failures if doc["_id"] not in fetched_now]
             yielded, failures = len(failures) - len(kept), kept
             gone_ops, gone_history, failures = self._unavailable_updates(failures, now)
-            product_ops += gone_ops
             history_docs += gone_history
             failure_ops: list[Any] = []
             for doc in failures:
@@ -142,8 +141,9 @@ class MongoStore:
                 failure_ops.append(UpdateOne({"_id": key}, {"$set": doc, "$inc": {"runs_failed": 1}}, upsert=True))
             if history_docs:  # first: a write retried after a failure finds the same change again
                 self._insert_once(self.history, history_docs)
+            if product_ops or gone_ops:
+                self.products.bulk_write(product_ops + gone_ops, ordered=False)
             if product_ops:
-                self.products.bulk_write(product_ops, ordered=False)
                 fetched = [doc["_id"] for doc in products]
                 self.failures.bulk_write([DeleteMany({"_id": {"$in": fetched}})], ordered=False)
             if failure_ops:
@@ -159,7 +159,7 @@ class MongoStore:
         self.history_written += len(history_docs)
         self.failures_yielded += yielded
         self.marked_unavailable += len(gone_ops)
-        return len(product_ops) - len(gone_ops), len(failure_ops)
+        return len(product_ops), len(failure_ops)
 
     @staticmethod
     def _insert_once(collection: Any, docs: list[dict[str, Any]]) -> None:
