@@ -812,3 +812,39 @@ def test_bad_flag_is_refused(flag: tuple[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "ali1688spider.sandbox", *flag], cwd=ROOT,
                           check=False, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and flag[0] in done.stderr and done.stdout == ""
+
+
+def test_the_quota_changes_while_the_emulator_runs(emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    limited = emulator_factory(qps=50)
+    token = limited.access_token()
+    assert limited.set_quota(2)["qps"] == 2
+    second = int(time.time())
+    replies = [product_call(limited, token, IDS[i % len(IDS)]) for i in range(6)]
+    if int(time.time()) == second:  # all six in one calendar second: the new quota admitted two
+        assert [r[0] for r in replies].count(200) == 2
+    rows = {row[0]: row[1:] for row in limited.quota_seconds()}
+    assert sum(admitted for admitted, _ in rows.values()) == [r[0] for r in replies].count(200)
+    assert sum(throttled for _, throttled in rows.values()) == 6 - [r[0] for r in replies].count(200) > 0
+    for bad in ({"qps": -1}, {"qps": "5"}, {"qps": 5, "window": "hourly"}, [1]):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            limited.post("/_sandbox/quota", bad)
+        assert refused.value.code == 400
+        refused.value.close()
+    assert limited.get("/_sandbox/quota")["qps"] == 2
+
+
+def test_a_sliding_quota_counts_the_last_second_not_the_calendar_one(
+        emulator_factory: Callable[..., GatewayEmulator]) -> None:
+    """Four calls late in one second and four early in the next: a calendar-second quota of 5
+    admits all eight, a sliding one only five of them."""
+    outcomes = {}
+    for window in ("second", "sliding"):
+        limited = emulator_factory(qps=5, quota_window=window)
+        token = limited.access_token()
+        while time.time() % 1 < 0.6 or time.time() % 1 > 0.7:
+            time.sleep(0.01)
+        replies = [product_call(limited, token, IDS[i]) for i in range(4)]
+        time.sleep(max(0.0, 1.05 - time.time() % 1))
+        replies += [product_call(limited, token, IDS[4 + i]) for i in range(4)]
+        outcomes[window] = [r[0] for r in replies].count(200)
+    assert outcomes == {"second": 8, "sliding": 5}

@@ -107,6 +107,14 @@ class GatewayEmulator(Service):
         """Zero stats, quota counters, usage and the fault script (the epoch and tokens stay)."""
         self.post("/_sandbox/reset")
 
+    def set_quota(self, qps: int, window: str | None = None) -> dict[str, Any]:
+        """Change the emulator's quota from the next call on (``POST /_sandbox/quota``)."""
+        return dict(self.post("/_sandbox/quota", {"qps": qps, **({"window": window} if window else {})}))
+
+    def quota_seconds(self) -> list[list[int]]:
+        """``[second, admitted, throttled]`` per recent calendar second (``GET /_sandbox/quota``)."""
+        return [list(row) for row in self.get("/_sandbox/quota")["seconds"]]
+
     def script(self, faults: list[dict[str, Any]]) -> int:
         """Queue scripted faults, e.g. ``[{"kind": "isp", "times": 2}]``; returns how many are pending."""
         return int(self.post("/_sandbox/faults", {"script": faults})["pending"])

@@ -26,6 +26,7 @@ from .config import (
     DEMO_REFRESH_TOKEN,
     SandboxConfig,
 )
+from .quota import WINDOWS as QUOTA_WINDOWS
 from .server import AccessLogger, access_logger, create_app
 
 log = logging.getLogger("ali1688spider.sandbox")
@@ -65,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--refresh-token", default=DEMO_REFRESH_TOKEN, help="a refresh token valid from the start")
     add("--token-ttl", type=float, default=DEFAULT_TOKEN_TTL, help="access token lifetime, s (default 36000)")
     add("--refresh-ttl", type=float, default=DEFAULT_REFRESH_TTL, help="refresh token lifetime, s (180 days)")
-    add("--qps", type=_count, default=0, help="API calls per app key per second; 0 = no quota")
+    add("--qps", type=_count, default=0, help="API calls per app key per second; 0 = no quota (change it "
+        "while running: POST /_sandbox/quota)")
+    add("--quota-window", choices=QUOTA_WINDOWS, default="second",
+        help="count the quota per calendar second (default) or over a sliding 1-second window")
     add("--latency-ms", type=_seconds, default=0.0, help="delay added to every /openapi reply")
     add("--latency-jitter-ms", type=_seconds, default=0.0,
         help="mean of a random extra delay per reply, exponentially distributed like a network's long tail")
@@ -93,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
         host=args.host, port=args.port, app_key=args.app_key, app_secret=args.app_secret,
         refresh_token=args.refresh_token, token_ttl=args.token_ttl, refresh_ttl=args.refresh_ttl,
-        qps=args.qps, latency_ms=args.latency_ms,
+        qps=args.qps, quota_window=args.quota_window, latency_ms=args.latency_ms,
         latency_jitter_ms=args.latency_jitter_ms, seed=args.seed, epoch=args.epoch, fault_5xx=args.fault_5xx,
         fault_isp=args.fault_isp, fault_throttle=args.fault_throttle,
         fault_throttle200=args.fault_throttle200, fault_malformed=args.fault_malformed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from .catalogue import check_epoch
+from .quota import WINDOWS as QUOTA_WINDOWS
 
 #: App key, app secret and refresh token the emulator accepts unless told otherwise (they open
 #: the loopback emulator only).
@@ -49,7 +50,8 @@ class SandboxConfig:
     token_ttl: float = DEFAULT_TOKEN_TTL
     refresh_ttl: float = DEFAULT_REFRESH_TTL
     code_ttl: float = DEFAULT_CODE_TTL
-    qps: int = 0  # API calls per app key per calendar second; 0 = no quota
+    qps: int = 0  # API calls per app key per second; 0 = no quota
+    quota_window: str = "second"  # how the quota counts a second: "second" (calendar) or "sliding"
     latency_ms: float = 0.0  # added to every /openapi reply
     latency_jitter_ms: float = 0.0  # mean of a random extra delay (exponential: a network's long tail)
     seed: int = DEFAULT_SEED
@@ -82,6 +84,8 @@ class SandboxConfig:
         for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "max_timestamp_skew"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.quota_window not in QUOTA_WINDOWS:
+            raise ValueError(f"quota_window must be one of {', '.join(QUOTA_WINDOWS)}")
         check_epoch(self.epoch)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")

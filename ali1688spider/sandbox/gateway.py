@@ -8,8 +8,9 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
 2. signature: no ``_aop_signature`` → ``gw.SignatureMissing``; wrong → ``gw.SignatureInvalid``
    (400). A present ``_aop_timestamp`` that is not 13 digits (or, with ``max_timestamp_skew``,
    too far off the clock) is a ``gw.SignatureInvalid`` too; a missing one is accepted.
-3. quota: more than ``qps`` calls of the app key arrived this calendar second →
-   ``gw.QosAppFrequencyLimit`` (400).
+3. quota: more than ``qps`` calls of the app key arrived this calendar second (or, with
+   ``quota_window="sliding"``, ``qps`` were admitted in the last second) →
+   ``gw.QosAppFrequencyLimit`` (400). The quota can change while the emulator runs.
 4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``.
 5. ACL: the API is in ``deny_apis`` → ``gw.APIACLDecline`` (400).
 6. API: not one of the three product APIs of §5 (version 1, protocol ``param2`` or ``param``)
@@ -61,7 +62,7 @@ class Gateway:
         self.catalogue = Catalogue(config.seed)
         self.bodies = ProductBodies(self.catalogue)
         self.tokens = TokenRegistry(config)
-        self.quota = Quota(config.qps)
+        self.quota = Quota(config.qps, window=config.quota_window)
         self.faults = Faults(config)
         self.stats = Stats()
         self.request_id = RequestIds()

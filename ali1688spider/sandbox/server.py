@@ -16,6 +16,9 @@ Controls (JSON):
 - ``POST /_sandbox/revoke`` ``{"refresh_tokens": true, "access_tokens": false}`` (body optional)
   — forget tokens, so grants answer ``invalid_grant`` (or calls 401).
 - ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue.
+- ``POST /_sandbox/quota`` ``{"qps": N, "window": "second" | "sliding"}`` — change the quota from
+  the next call on (``window`` optional). ``GET`` and the reply give ``{"qps", "window",
+  "seconds"}``: ``seconds`` lists ``[second, admitted, throttled]`` per recent calendar second.
 - ``POST /_sandbox/epoch`` ``{"epoch": N}`` — serve the catalogue at epoch N from the next call on;
   without a body (or without ``epoch``) the epoch goes up by one. ``GET`` and the reply give
   ``{"epoch": N}``. Prices and stock of some offers differ from one epoch to the next
@@ -160,6 +163,33 @@ async def _offers(request: web.Request) -> web.Response:
     return _json({"offer_ids": catalogue.offer_ids(count, start), "missing_ids": catalogue.missing_ids(missing, start)})
 
 
+def _quota(gateway: Gateway) -> dict[str, Any]:
+    return {"qps": gateway.quota.qps, "window": gateway.quota.window, "seconds": gateway.quota.seconds()}
+
+
+async def _get_quota(request: web.Request) -> web.Response:
+    return _json(_quota(request.app[GATEWAY]))
+
+
+async def _set_quota(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    try:
+        options = json.loads(await request.read())
+        if not isinstance(options, dict):
+            raise ValueError("the body must be a JSON object")
+        qps = options.get("qps", gateway.quota.qps)
+        if isinstance(qps, bool) or not isinstance(qps, int):
+            raise ValueError("qps must be a whole number")
+        window = options.get("window")
+        if window is not None and not isinstance(window, str):
+            raise ValueError("window must be a string")
+        gateway.quota.set(qps, window)
+    except ValueError as exc:  # includes invalid JSON
+        return _json({"error": str(exc)}, status=400)
+    log.info("quota set to %s calls/s (%s)", gateway.quota.qps, gateway.quota.window)
+    return _json(_quota(gateway))
+
+
 async def _get_epoch(request: web.Request) -> web.Response:
     return _json({"epoch": request.app[GATEWAY].epoch})
 
@@ -199,6 +229,8 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_get("/_sandbox/authorize", _authorize)
     app.router.add_post("/_sandbox/revoke", _revoke)
     app.router.add_get("/_sandbox/offers", _offers)
+    app.router.add_get("/_sandbox/quota", _get_quota)
+    app.router.add_post("/_sandbox/quota", _set_quota)
     app.router.add_get("/_sandbox/epoch", _get_epoch)
     app.router.add_post("/_sandbox/epoch", _set_epoch)
     return app
