@@ -148,7 +148,7 @@ def _zone(value: Any) -> str:
     text = str(value).strip()
     try:
         ZoneInfo(text)
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a name too long for a file
         raise ValueError(value) from None
     return text
 
