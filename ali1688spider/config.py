@@ -213,9 +213,20 @@ GATEWAY_URL = _register(Setting(
 TOKEN_REFRESH_MARGIN = number("ALI1688_TOKEN_REFRESH_MARGIN", 300, "refresh the access token this many seconds "
                               "before it expires (at most a fifth of its lifetime)", group="credentials")
 
-QPS = number("ALI1688_QPS", 0, "the app's quota in calls per second, used fully: a whole number is never "
-             "exceeded in any calendar second; any other (0.5, 2.5) is one call every 1/Q s (0: no limit)",
-             group="calls")
+def _qps(value: Any) -> float | None:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return float(_number(0.0)(value))
+
+
+QPS: Setting[float | None] = _register(Setting(
+    "ALI1688_QPS", None, "the app's quota in calls per second. Unset or auto: found while crawling (from "
+    "ALI1688_QPS_START, raised while calls pass, cut when the gateway throttles, remembered in MongoDB); "
+    "a number: a ceiling never exceeded (a whole number in any calendar second; 0.5 or 2.5: one call every "
+    "1/Q s), still lowered by throttling; 0: no pacing at all", "auto or a number ≥ 0", _qps, "calls"))
+QPS_START = number("ALI1688_QPS_START", 4, "calls per second an automatic quota starts from when no rate "
+                   "was learned before (it doubles every second until the gateway throttles)", group="calls",
+                   minimum=0.0, above=True)
 RETRY_TIMES = count("ALI1688_RETRY_TIMES", 6, "retries of a throttled or failed call", group="calls")
 BACKOFF_BASE = number("ALI1688_BACKOFF_BASE", 0.5, "seconds before the first retry; doubles with each "
                       "(with jitter, twice as long after a throttle)", group="calls")
@@ -383,7 +394,7 @@ class GatewayConfig:
     refresh_token: str = field(repr=False, default="")
     access_token: str = field(repr=False, default="")
     token_file: str = ""
-    qps: float = 0.0
+    qps: float | None = None  # None: find it; 0: no pacing; else a ceiling
 
     @classmethod
     def from_settings(cls, settings: SettingsLike | None = None) -> GatewayConfig:

@@ -34,6 +34,14 @@ REQUEST_FIRST_AT = "ali1688/request/first_at"
 REQUEST_LAST_AT = "ali1688/request/last_at"
 QUOTA_WAITED_MS = "ali1688/quota/waited_ms"
 QUOTA_REBOOKED = "ali1688/quota/rebooked"  # permits gone stale while a token refresh ran
+QUOTA_MODE = "ali1688/quota/mode"  # auto (found while crawling), ceiling (ALI1688_QPS=N) or off
+QUOTA_CEILING = "ali1688/quota/ceiling"  # ALI1688_QPS when it is set
+QUOTA_START = "ali1688/quota/start_rate"  # calls/s the crawl started from
+QUOTA_RATE = "ali1688/quota/rate"  # calls/s now (at the end: the last rate)
+QUOTA_LEARNED = "ali1688/quota/learned"  # the highest rate known to pass (0: none yet)
+QUOTA_FOUND = "ali1688/quota/found"  # 1 once a throttle bounded the learned rate
+QUOTA_CUTS = "ali1688/quota/cuts"  # rate cuts after a throttle
+QUOTA_RAISES = "ali1688/quota/raises"  # rate raises (doubling, probes)
 RESPONSE_PREFIX = "ali1688/response/"  # + an Outcome: how replies were classified
 ERROR_PREFIX = "ali1688/error/"  # + a gateway error code or an exception name
 RETRY_BASE = "ali1688/retry"  # get_retry_request's stats_base_key: …/count, …/reason_count/…

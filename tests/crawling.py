@@ -44,6 +44,7 @@ def crawl_settings(gateway_url: str, mongo_uri: str, database: str, **extra: Any
         "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
         "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "LOG_LEVEL": "INFO",
         "ALI1688_BACKOFF_BASE": 0.05, "ALI1688_BACKOFF_MAX": 0.5, "MONGO_FLUSH_SECONDS": 0.5,
+        "ALI1688_QPS": 0,  # no pacing unless a test asks: the quota tests set it
     })
     settings.update(extra)
     return settings
@@ -69,6 +70,7 @@ def crawl_env(gateway_url: str, mongo_uri: str, database: str, **overrides: str)
         "ALI1688_GATEWAY_URL": gateway_url, "ALI1688_APP_KEY": DEMO_APP_KEY,
         "ALI1688_APP_SECRET": DEMO_APP_SECRET, "ALI1688_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
         "MONGO_URI": mongo_uri, "MONGO_DATABASE": database, "MONGO_TIMEOUT_MS": "1500",
+        "ALI1688_QPS": "0",  # no pacing unless a test asks ("" removes it: the quota is found)
     }
     env.update(overrides)
     return {key: value for key, value in env.items() if value}

@@ -44,7 +44,9 @@ def test_the_readme_tables_are_the_registry():
 
 def test_settings_then_environment_then_default(monkeypatch):
     monkeypatch.delenv("ALI1688_QPS", raising=False)
-    assert config.QPS.get(Settings()) == 0.0
+    assert config.QPS.get(Settings()) is None  # found while crawling
+    assert config.QPS.get(Settings({"ALI1688_QPS": " Auto "})) is None
+    assert config.QPS.get(Settings({"ALI1688_QPS": "0"})) == 0.0  # no pacing
     monkeypatch.setenv("ALI1688_QPS", "12.5")
     assert config.QPS.get(Settings()) == 12.5
     assert config.QPS.get(Settings({"ALI1688_QPS": 7})) == 7.0
@@ -56,9 +58,10 @@ def test_settings_then_environment_then_default(monkeypatch):
 
 
 @pytest.mark.parametrize(("setting", "bad", "accepts"), [
-    (config.QPS, "fast", "a number ≥ 0"),
-    (config.QPS, "-1", "a number ≥ 0"),
-    (config.QPS, "nan", "a number ≥ 0"),
+    (config.QPS, "fast", "auto or a number ≥ 0"),
+    (config.QPS, "-1", "auto or a number ≥ 0"),
+    (config.QPS, "nan", "auto or a number ≥ 0"),
+    (config.QPS_START, "0", "a number > 0"),
     (config.MONGO_BATCH_SIZE, "0", "a whole number ≥ 1"),
     (config.RETRY_TIMES, "2.5", "a whole number ≥ 0"),
     (config.MONGO_FLUSH_SECONDS, "0", "a number > 0"),
@@ -90,8 +93,8 @@ def test_any_text_is_a_value_or_one_refusal(text):
         except config.SettingError as exc:
             assert str(exc).startswith(f"{setting.name} must be ")
             assert "\n" not in str(exc)
-        else:
-            assert isinstance(value, type(setting.default))
+        else:  # a setting without a default (ALI1688_QPS: auto) gives None or a number
+            assert isinstance(value, (float, type(None)) if setting.default is None else type(setting.default))
 
 
 def test_settings_command_hides_secrets_and_passwords(monkeypatch, capsys):
@@ -104,7 +107,7 @@ def test_settings_command_hides_secrets_and_passwords(monkeypatch, capsys):
     assert len(out.splitlines()) == len(config.REGISTRY)
     monkeypatch.setenv("ALI1688_QPS", "lots")
     assert main(["settings"]) == 2
-    assert "error: ALI1688_QPS must be a number ≥ 0, got 'lots'" in capsys.readouterr().err
+    assert "error: ALI1688_QPS must be auto or a number ≥ 0, got 'lots'" in capsys.readouterr().err
 
 
 def test_writes_are_journaled_unless_switched_off():

@@ -22,7 +22,7 @@ from ali1688spider.cluster.leases import LeaseQueue
 from ali1688spider.cluster.quota import RedisQuota
 from ali1688spider.cluster.tokens import RedisTokenStore
 from ali1688spider.demo.services import gateway_emulator, redis_server
-from ali1688spider.gateway.quota import slot_after
+from ali1688spider.gateway.quota import slot_after, whole
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
 from .crawling import CATALOGUE, ROOT, clean_env
@@ -36,7 +36,7 @@ def worker_env(gateway: str, mongo_uri: str, database: str, redis_url: str, **ex
         ALI1688_GATEWAY_URL=gateway, ALI1688_APP_KEY=DEMO_APP_KEY, ALI1688_APP_SECRET=DEMO_APP_SECRET,
         ALI1688_REFRESH_TOKEN=DEMO_REFRESH_TOKEN, MONGO_URI=mongo_uri, MONGO_DATABASE=database,
         REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE="2", ALI1688_QUEUE_POLL_SECONDS="0.2",
-        MONGO_FLUSH_SECONDS="0.5", **extra,
+        MONGO_FLUSH_SECONDS="0.5", **{"ALI1688_QPS": "0", **extra},
     )
 
 
@@ -274,17 +274,19 @@ async def test_lease_queue_and_quota_scripts(redis_url):
         assert {first, second} == {b"b", b"c"} and await queue.ack([second]) == 1
         assert await r.hget("q:reclaims", "b") is None  # an acked entry forgets how often it came back
         assert await queue.pending() == (0, 0)
-        # the Redis booking follows the same slots as the local rule, on Redis's clock
-        for qps, whole in ((7, 1), (2.5, 0), (0.5, 0)):
+        # the Redis booking follows the same slots as the local rule, on Redis's clock; a slot in
+        # a later second than Redis's now is answered, not booked (the caller asks again then)
+        for qps in (7, 2.5, 0.5):
             quota = RedisQuota(r, f"app{qps}", qps)
-            booked_in_redis = [await quota._script(keys=[quota.key], args=[repr(qps), 0.8, whole])
-                               for _ in range(20)]
-            slots = [float(slot) for slot, _ in booked_in_redis]
-            expected, booked = [], None
-            for _, now in booked_in_redis:
-                booked = slot_after(float(now), booked, qps, 0.8)
-                expected.append(booked)
-            assert slots == pytest.approx(expected, abs=1e-5)
+            booked, kinds = None, set()
+            for _ in range(20):
+                kind, slot, now, _, rate = await quota._book()
+                late = quota.slack if whole(qps) else 0.0
+                assert rate == qps and slot == pytest.approx(slot_after(now - late, booked, qps, 0.8), abs=1e-5)
+                assert (kind == "wait") == (math.floor(slot) > math.floor(now))
+                booked = slot if kind == "slot" else booked
+                kinds.add(kind)
+            assert kinds == {"slot", "wait"}
         await r.aclose()
 
     await deferred_from_coro(scenario())

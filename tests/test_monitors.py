@@ -273,9 +273,13 @@ def test_error_rate_counts_failed_calls_of_the_ids_taken():
 
 
 def test_throttle_rate_counts_throttled_replies_of_the_calls_sent():
-    assert readings.throttle_rate({"ali1688/request/sent": 100, "ali1688/response/throttle": 2}, 0.02).ok
+    assert readings.throttle_rate({"ali1688/request/sent": 1000, "ali1688/response/throttle": 20}, 0.02).ok
+    reading = readings.throttle_rate({"ali1688/request/sent": 1000, "ali1688/response/throttle": 30}, 0.02)
+    assert not reading.ok and reading.text == "3.0% (30 throttled of 1000 calls sent), max 2.0%"
+    # a short crawl counts as 500 calls: the throttles that find an unknown quota are no alarm
     reading = readings.throttle_rate({"ali1688/request/sent": 100, "ali1688/response/throttle": 3}, 0.02)
-    assert not reading.ok and reading.text == "3.0% (3 throttled of 100 calls sent), max 2.0%"
+    assert reading.ok and reading.text == "0.6% (3 throttled of 100 calls sent, counted as 500), max 2.0%"
+    assert not readings.throttle_rate({"ali1688/request/sent": 100, "ali1688/response/throttle": 11}, 0.02).ok
     assert readings.throttle_rate({"ali1688/response/throttle": 0}, 0.02).ok  # nothing sent (HTTP cache)
 
 

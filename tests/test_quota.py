@@ -39,7 +39,7 @@ async def test_paced_quota_sleeps_until_each_slot():
 
     quota = PacedQuota(4, clock=lambda: now[0], sleep=fake_sleep)
 
-    waits = [await quota.acquire() for _ in range(9)]
+    waits = [(await quota.acquire()).waited for _ in range(9)]
     assert waits[0] == 0
     assert slept == pytest.approx([0.2, 0.2, 0.2, 0.4, 0.2, 0.2, 0.2, 0.4])
     assert now[0] == pytest.approx(102.0)

@@ -128,7 +128,11 @@ def dataset() -> dict[str, list[dict[str, Any]]]:
             {"_id": "run-new", "spider": "product", "started_at": ago(1), "finished_at": ago(1) + timedelta(seconds=4),
              "finish_reason": "shutdown", "fetched": 4, "failed": 5,
              "failed_by_reason": {"gave_up": 2, "business_failure": 2, "invalid_reference": 1},
-             "fresh": 1, "retried": 2, "token_refreshes": 1, "elapsed_seconds": 3.83, "products_per_second": 2.35},
+             "fresh": 1, "retried": 2, "token_refreshes": 1, "elapsed_seconds": 3.83, "products_per_second": 2.35,
+             "quota": {"mode": "auto", "ceiling": 0, "start_rate": 4.0, "rate": 20.0, "learned": 20.0, "found": True,
+                       "cuts": 2, "raises": 3, "series": [
+                           [1000, 1, 4, 0, 4.0], [1001, 1, 8, 0, 8.0], [1002, 1, 16, 0, 16.0], [1003, 1, 23, 3, 20.0],
+                           ["garbage", 1], [1004, 0, 5, 0, 20.0], [1004, 2, 40, 0, float("inf")]]}},
         ],
     }
 
@@ -252,7 +256,7 @@ def test_database_text_is_escaped(page: str) -> None:
 
 def test_charts_are_embedded_pngs(page: str) -> None:
     images = Tables(page).images
-    assert len(images) == 2
+    assert len(images) == 3
     for src in images:
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1], validate=True)
@@ -264,6 +268,21 @@ def test_charts_are_embedded_pngs(page: str) -> None:
     # the tier chart is of the top mover by default, with its current tiers in the caption
     assert f'alt="price tiers over time of product {P1}"' in page
     assert "Current tiers: ≥ 1: ¥12.50, ≥ 100: ¥11.00, ≥ 1000: ¥9.80." in page
+
+
+def test_the_last_runs_call_rate(page: str, mongo: str) -> None:
+    assert 'alt="calls per second of the last run"' in page
+    assert ("Started at 4 calls/s, ended at 20 calls/s (the quota found: 20 calls/s); 2 cuts after a throttle, "
+            "3 raises.") in page
+    db = connect(mongo, DB)
+    try:
+        quota = load(db, uri=mongo, window=timedelta(days=7), now=NOW).last_run.quota
+    finally:
+        db.client.close()
+    # the malformed points of a hand-edited document are left out; an infinite rate reads as 0
+    assert quota is not None and [point[:4] for point in quota.series] == [
+        (1000, 1, 4, 0), (1001, 1, 8, 0), (1002, 1, 16, 0), (1003, 1, 23, 3), (1004, 2, 40, 0)]
+    assert quota.series[-1][4] == 0.0
 
 
 def test_self_contained(page: str) -> None:

@@ -28,9 +28,12 @@ from ..aop.text import storable_text
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig
 from ..outcomes import fatal_stop, is_stopping, stop_cleanly
+from .adaptive import AdaptiveQuota, local_adaptive
 from .budget import DailyBudget, FileLedger
-from .call import GENERATION, META, NOT_BEFORE, RESULT, TOKEN_RETRIES, sign_in_place, unsign_in_place
-from .quota import NoQuota, PacedQuota, QuotaLimiter
+from .call import GENERATION, META, NOT_BEFORE, PERMIT, RESULT, TOKEN_RETRIES, sign_in_place, unsign_in_place
+from .pace import Pace
+from .quota import LOST, OK, THROTTLED, NoQuota, QuotaLimiter
+from .rate import RateRule
 from .tokens import TokenManager
 
 logger = logging.getLogger(__name__)
@@ -42,14 +45,23 @@ BUDGET_SPENT = "calls_per_day"  # the close reason when the day's call budget is
 
 
 def build_quota(crawler: Crawler, gateway: GatewayConfig) -> QuotaLimiter:
-    """No quota, this process's quota, or (``ALI1688_SHARED_STATE``) the one all workers share."""
-    if gateway.qps <= 0:
+    """No pacing (``ALI1688_QPS=0``), or the adaptive quota under a ceiling (``ALI1688_QPS=N``) or
+    none: this process's own, or (``ALI1688_SHARED_STATE``) the one all workers share."""
+    if gateway.qps == 0:
         return NoQuota()
+    rule = RateRule(gateway.qps or 0.0, start=config.QPS_START.get(crawler.settings))
     if cluster.shared_state(crawler.settings):
-        from ..cluster.quota import RedisQuota
+        from ..cluster.quota import RedisBoard, RedisQuota
 
-        return RedisQuota(cluster.async_redis(crawler.settings), gateway.app_key, gateway.qps)
-    return PacedQuota(gateway.qps)
+        pacer = RedisQuota(cluster.async_redis(crawler.settings), gateway.app_key or "-", rule.start_rate)
+        return AdaptiveQuota(rule, RedisBoard(pacer.redis, pacer), pacer, clock=lambda: time.time() + pacer.offset)
+    return local_adaptive(rule, rule.initial())
+
+
+def quota_report(crawler: Crawler) -> dict[str, object] | None:
+    """The adaptive quota's summary and chart for the ``runs`` document (None without one)."""
+    auth = crawler.get_downloader_middleware(GatewayAuthMiddleware)
+    return auth.pace.report() if auth is not None and auth.pace is not None else None
 
 
 def build_budget(crawler: Crawler, gateway: GatewayConfig) -> DailyBudget | None:
@@ -93,6 +105,7 @@ class GatewayAuthMiddleware:
         self.config = gateway
         self.tokens = tokens
         self.quota: QuotaLimiter = NoQuota()
+        self.pace: Pace | None = None  # the adaptive quota's upkeep
         self.budget: DailyBudget | None = None
         self.setup_error: str | None = None
         self.stats = crawler.stats
@@ -130,6 +143,11 @@ class GatewayAuthMiddleware:
             fatal_stop(self.crawler, "configuration", str(exc))
             return
         self.quota = build_quota(self.crawler, self.config)
+        if isinstance(self.quota, AdaptiveQuota):
+            self.pace = Pace(self.crawler, self.quota, self.config)
+            await self.pace.start()
+        else:
+            self.stats.set_value(stat_keys.QUOTA_MODE, "off")
         self.budget = build_budget(self.crawler, self.config)
         if self.tokens.needs_refresh():
             try:
@@ -154,16 +172,19 @@ class GatewayAuthMiddleware:
         if self.budget is not None and not await self._within_budget():
             raise IgnoreRequest("the day's call budget is spent")
         while True:
-            waited = await self.quota.acquire()
-            if waited:
-                self.stats.inc_value(stat_keys.QUOTA_WAITED_MS, int(waited * 1000))
+            permit = await self.quota.acquire()
+            if permit.waited:
+                self.stats.inc_value(stat_keys.QUOTA_WAITED_MS, int(permit.waited * 1000))
             permit_at = time.monotonic()
             token = await self.tokens.get()  # the current one: it may have been refreshed while we waited
             if time.monotonic() - permit_at < STALE_PERMIT:
                 break
+            await self.quota.replied(permit.second, LOST)  # its slot went unused
             self.stats.inc_value(stat_keys.QUOTA_REBOOKED)  # a refresh ran after the permit: book again
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
+            await self.quota.replied(permit.second, LOST)
             raise IgnoreRequest("the crawl is stopping")
+        request.meta[PERMIT] = permit.second
         request.meta[GENERATION] = self.tokens.refreshes
         sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
         self.stats.inc_value(stat_keys.REQUEST_SENT)
@@ -187,6 +208,8 @@ class GatewayAuthMiddleware:
         return False
 
     async def spider_closed(self) -> None:
+        if self.pace is not None:
+            await self.pace.stop()
         if self.budget is not None:
             try:
                 await self.budget.close()
@@ -239,6 +262,7 @@ class GatewayResponseMiddleware:
         self._replies += 1
         self._errors_in_a_row = 0
         result = classify_response(response.status, response.body, product_api(call["api"]))
+        await self._replied(request, THROTTLED if result.outcome is Outcome.THROTTLE else OK)
         self.stats.inc_value(stat_keys.response(result.outcome.value))
         reason = result.outcome.value  # also the retry stat's reason: bounded like the error keys
         if result.error_code:
@@ -277,7 +301,10 @@ class GatewayResponseMiddleware:
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:
-        if META not in request.meta or isinstance(exception, IgnoreRequest):
+        if META not in request.meta:
+            return None
+        await self._replied(request, LOST)
+        if isinstance(exception, IgnoreRequest):
             return None
         if isinstance(exception, TokenError):
             if exception.permanent:
@@ -331,11 +358,25 @@ class GatewayResponseMiddleware:
             self._error_keys.add(code)
         return stat_keys.error(code)
 
-    def _tokens(self) -> TokenManager:
-        """The crawl's token manager: the auth middleware's (the one that signed the call)."""
+    def _auth(self) -> GatewayAuthMiddleware:
         auth = self.crawler.get_downloader_middleware(GatewayAuthMiddleware)
         assert auth is not None, "GatewayResponseMiddleware needs GatewayAuthMiddleware"
-        return auth.tokens
+        return auth
+
+    def _tokens(self) -> TokenManager:
+        """The crawl's token manager: the auth middleware's (the one that signed the call)."""
+        return self._auth().tokens
+
+    async def _replied(self, request: Request, outcome: str) -> None:
+        """Tell the quota how the call sent with this request's permit ended (once)."""
+        second = request.meta.pop(PERMIT, None)
+        if second is None:
+            return
+        try:
+            await self._auth().quota.replied(second, outcome)
+        except Exception as exc:  # the shared state is away: the reply itself is not lost for it
+            self.stats.inc_value(stat_keys.error(type(exc).__name__))
+            logger.debug("the quota did not hear of a reply: %s", exc)
 
     def _retry(self, request: Request, reason: str, outcome: Outcome) -> Request | None:
         retry = get_retry_request(

@@ -18,6 +18,25 @@ from .. import config, stat_keys
 logger = logging.getLogger(__name__)
 
 
+def quota_text(stats: dict[str, Any], *, final: bool = False) -> str:
+    """The adaptive quota in words: ``20 calls/s (the quota found: 20)``; "" without one."""
+    mode = stats.get(stat_keys.QUOTA_MODE)
+    if mode not in ("auto", "ceiling"):
+        return ""
+    rate, learned = stats.get(stat_keys.QUOTA_RATE, 0.0), stats.get(stat_keys.QUOTA_LEARNED, 0.0)
+    text = f"{rate:g} calls/s"
+    if learned and stats.get(stat_keys.QUOTA_FOUND):
+        text += f" (the quota found: {learned:g})"
+    elif learned:
+        text += f" ({learned:g} passed, no throttle yet)"
+    if mode == "ceiling":
+        text += f", at most {stats.get(stat_keys.QUOTA_CEILING, 0.0):g}"
+    if final:
+        text += (f", started at {stats.get(stat_keys.QUOTA_START, 0.0):g}, {stats.get(stat_keys.QUOTA_CUTS, 0)} cuts,"
+                 f" {stats.get(stat_keys.QUOTA_RAISES, 0)} raises")
+    return text
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600:
@@ -83,7 +102,8 @@ class CrawlProgress:
         line += f", {rate:.1f} products/s, {sum(counts['failed'].values())} failed"
         if total and done < total and done > 0:
             line += f", ETA {_duration((total - done) * elapsed / done)}"
-        return line
+        quota = quota_text(self.stats.get_stats())  # type: ignore[union-attr]
+        return f"{line}, {quota}" if quota else line
 
     def spider_closed(self, reason: str) -> None:
         if self._task is not None:
@@ -96,12 +116,13 @@ class CrawlProgress:
             "duplicates": counts["duplicates"], "retried": self._get(stat_keys.RETRY_COUNT),
             "token_refreshes": self._get(stat_keys.TOKEN_REFRESH), "elapsed": _duration(elapsed),
             "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
+            "quota": quota_text(self.stats.get_stats(), final=True) or "no pacing",  # type: ignore[union-attr]
         }
         self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
         logger.info(
             "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "
-            "finish reason %(finish_reason)s", summary,
+            "quota %(quota)s, finish reason %(finish_reason)s", summary,
         )
         if self.stats_file:
             stats = self.stats.get_stats()  # type: ignore[union-attr]

@@ -99,11 +99,17 @@ def error_rate(stats: Mapping[str, Any], limit: float) -> Reading:
                    config.MONITOR_MAX_ERROR_RATE.name)
 
 
+#: A crawl of fewer calls counts as this many for the throttle rate: the adaptive quota spends a
+#: few throttled calls finding the quota, no alarm in a short crawl.
+THROTTLE_MIN_CALLS = 500
+
+
 def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
     throttled, sent = count(stats, stat_keys.response(Outcome.THROTTLE)), count(stats, stat_keys.REQUEST_SENT)
-    rate = _ratio(throttled, sent)
+    rate = _ratio(throttled, max(sent, THROTTLE_MIN_CALLS)) if sent else 0.0
+    short = f", counted as {THROTTLE_MIN_CALLS}" if 0 < sent < THROTTLE_MIN_CALLS else ""
     return Reading("throttle rate", rate <= limit, rate, limit,
-                   f"{rate:.1%} ({throttled} throttled of {sent} calls sent), max {limit:.1%}",
+                   f"{rate:.1%} ({throttled} throttled of {sent} calls sent{short}), max {limit:.1%}",
                    config.MONITOR_MAX_THROTTLE_RATE.name)
 
 

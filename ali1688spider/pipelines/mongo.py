@@ -17,6 +17,7 @@ from scrapy.exceptions import NotConfigured
 
 from .. import config, stat_keys
 from ..aop.product import Product
+from ..gateway.middlewares import quota_report
 from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
 from ..store.mongo import MongoStore, StorageError, product_document, storable_failure, storable_product
 
@@ -204,7 +205,8 @@ class MongoPipeline:
             return
         stats = self.crawler.stats.get_stats()  # type: ignore[union-attr]
         try:
-            await asyncio.to_thread(self.store.record_run, run_document(spider.name, stats, reason))
+            run = run_document(spider.name, stats, reason, quota=quota_report(self.crawler))
+            await asyncio.to_thread(self.store.record_run, run)
         except StorageError as exc:
             logger.error("%s (the run summary was not stored)", exc)
         self.store.close()
@@ -241,8 +243,9 @@ def split_storable(products: list[dict[str, Any]], failures: list[dict[str, Any]
     return storable, [storable_failure(doc) for doc in failures], refused
 
 
-def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:
-    """The ``runs`` document of one crawl, from its final stats."""
+def run_document(spider: str, stats: dict[str, Any], reason: str,
+                 quota: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``runs`` document of one crawl, from its final stats (and the adaptive quota's report)."""
     started = stats.get("start_time")
     finished = datetime.now(UTC)
     elapsed = (finished - started).total_seconds() if started else 0.0
@@ -257,4 +260,5 @@ def run_document(spider: str, stats: dict[str, Any], reason: str) -> dict[str, A
         "token_refreshes": stat_keys.count(stats, stat_keys.TOKEN_REFRESH),
         "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
+        "quota": quota,
     }

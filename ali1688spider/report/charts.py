@@ -1,4 +1,4 @@
-"""The report's two charts, drawn with matplotlib into PNG bytes.
+"""The report's charts, drawn with matplotlib into PNG bytes.
 
 Figures are made with :class:`matplotlib.figure.Figure` on an Agg canvas directly: no pyplot, no
 global backend switch, no display. Prices become floats only here, to be plotted. Titles and labels carry
@@ -19,7 +19,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .data import TierHistory
+from .data import RunQuota, TierHistory
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 110
 UP, DOWN, NEUTRAL = "#c0392b", "#1e8449", "#7f8c8d"  # 1688 shows rises in red, falls in green
@@ -110,4 +110,32 @@ def change_histogram_png(changes_pct: Sequence[Decimal]) -> bytes:
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(True, axis="y", alpha=0.3)
     axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def call_rate_png(quota: RunQuota) -> bytes:
+    """The calls a run started each second (passed and throttled) and the rate its quota allowed."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    if not quota.series:
+        axes.text(0.5, 0.5, "no calls recorded", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+    start = quota.series[0][0]
+    x = [second - start for second, *_ in quota.series]
+    widths = [covered for _, covered, *_ in quota.series]
+    passed = [(sent - throttled) / covered for _, covered, sent, throttled, _ in quota.series]
+    throttled = [throttled / covered for _, covered, _, throttled, _ in quota.series]
+    axes.bar(x, passed, width=widths, align="edge", color="#5d8aa8", label="calls passed")
+    axes.bar(x, throttled, width=widths, align="edge", bottom=passed, color=UP, label="calls throttled")
+    rates = [rate for *_, rate in quota.series]
+    axes.step([*x, x[-1] + widths[-1]], [*rates, rates[-1]], where="post", color="#2c3e50", linewidth=1.4,
+              linestyle="--", label="rate allowed")
+    axes.set_xlabel("seconds since the first call")
+    axes.set_ylabel("calls per second")
+    axes.set_title("Calls per second of the last run (this process)", fontsize=11)
+    top = max(max(rates), *(p + t for p, t in zip(passed, throttled, strict=True)))
+    axes.set_ylim(0, max(1.0, top) * 1.2)
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize=8, loc="upper left", ncols=3)
     return _png(figure)

@@ -11,7 +11,7 @@ from ..config import MONGO_DATABASE, MONGO_URI
 from .data import ReportError, connect, load, parse_window
 
 DESCRIPTION = ("Write a self-contained HTML report of the crawled catalogue: run and catalogue totals, failures by "
-               "reason, the products whose prices moved most, and two charts.")
+               "reason, the products whose prices moved most, their price charts and the last run's call rate.")
 
 
 def _window(text: str) -> str:
@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     tier_chart = (charts.data_uri(charts.tier_history_png(data.history, data.since))
                   if data.history is not None else None)
     histogram = charts.data_uri(charts.change_histogram_png(data.changes_pct))
-    page = html.render(data, tier_chart=tier_chart, histogram=histogram)
+    quota = data.last_run.quota if data.last_run is not None else None
+    rate_chart = charts.data_uri(charts.call_rate_png(quota)) if quota is not None else None
+    page = html.render(data, tier_chart=tier_chart, histogram=histogram, rate_chart=rate_chart)
     out: Path = args.out
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ changes in ``product_history``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,21 @@ def percent_change(old: Decimal, new: Decimal) -> Decimal | None:
 
 
 @dataclass(frozen=True)
+class RunQuota:
+    """The adaptive quota of a run: how it ended, and its chart's points ``(second, seconds covered,
+    calls started, throttled, rate)``."""
+
+    mode: str
+    rate: float
+    learned: float
+    found: bool
+    start_rate: float
+    cuts: int
+    raises: int
+    series: list[tuple[float, float, int, int, float]]
+
+
+@dataclass(frozen=True)
 class LastRun:
     run_id: str
     spider: str
@@ -84,6 +100,7 @@ class LastRun:
     failed: int
     elapsed_seconds: float | None
     products_per_second: float | None
+    quota: RunQuota | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +224,29 @@ def _run(doc: Mapping[str, Any]) -> LastRun:
         finish_reason=str(doc.get("finish_reason") or "—"),
         fetched=_count(doc.get("fetched")), failed=_count(doc.get("failed")),
         elapsed_seconds=number("elapsed_seconds"), products_per_second=number("products_per_second"),
+        quota=_quota(doc.get("quota")),
     )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        else 0.0
+
+
+def _quota(doc: Any) -> RunQuota | None:
+    """A run's ``quota`` part, read defensively (a hand-edited or older document may hold anything)."""
+    if not isinstance(doc, Mapping):
+        return None
+    series = []
+    for point in doc.get("series") or []:
+        if isinstance(point, (list, tuple)) and len(point) == 5:
+            second, covered, sent, throttled, rate = (_number(value) for value in point)
+            if covered > 0:
+                series.append((second, covered, int(sent), int(throttled), rate))
+    return RunQuota(mode=_text(doc.get("mode")) or "auto", rate=_number(doc.get("rate")),
+                    learned=_number(doc.get("learned")), found=doc.get("found") is True,
+                    start_rate=_number(doc.get("start_rate")), cuts=_count(doc.get("cuts")),
+                    raises=_count(doc.get("raises")), series=series)
 
 
 def _runs(db: Database[dict[str, Any]],
@@ -219,7 +258,7 @@ def _runs(db: Database[dict[str, Any]],
     query = {} if since is None else {"$or": [_since("started_at", since), _since("finished_at", since)]}
     count = fetched = failed = 0
     recent: list[LastRun] = []
-    projection = {"failed_by_reason": 0}
+    projection = {"failed_by_reason": 0, "quota.series": 0}
     for doc in runs.find(query, projection).sort("started_at", DESCENDING):
         count += 1
         fetched += _count(doc.get("fetched"))
@@ -333,7 +372,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    return int(_number(value))  # inf and NaN (a hand-edited document) count as 0
 
 
 def _text(value: Any) -> str:

@@ -187,8 +187,27 @@ def charts_section(history: TierHistory | None, tier_chart: str | None, histogra
     return "".join(parts)
 
 
-def render(report: ReportData, *, tier_chart: str | None, histogram: str) -> str:
-    """The whole page; ``tier_chart`` and ``histogram`` are ``data:image/png;base64,…`` URIs."""
+def quota_section(run: LastRun | None, chart: str | None) -> str:
+    title = '<h2 id="quota">Call rate of the last run</h2>'
+    if run is None or run.quota is None or chart is None:
+        return f'{title}<p class="empty">The last run did not pace its calls (ALI1688_QPS=0) or is older ' \
+               "than the adaptive quota.</p>"
+    q = run.quota
+    found = (f"the quota found: {q.learned:g} calls/s" if q.found else
+             f"{q.learned:g} calls/s passed, no throttle seen" if q.learned else "nothing learned yet")
+    ceiling = " under a ceiling (ALI1688_QPS)" if q.mode == "ceiling" else ""
+    return "".join([
+        title,
+        f'<p>Started at {q.start_rate:g} calls/s{e(ceiling)}, ended at {q.rate:g} calls/s ({e(found)}); '
+        f"{count(q.cuts)} cuts after a throttle, {count(q.raises)} raises.</p>",
+        f'<figure><img alt="calls per second of the last run" src="{chart}">'
+        "<figcaption>Calls started each second by the last run's process: passed (blue) and throttled by "
+        "the gateway (red), with the rate its quota allowed (dashed).</figcaption></figure>",
+    ])
+
+
+def render(report: ReportData, *, tier_chart: str | None, histogram: str, rate_chart: str | None = None) -> str:
+    """The whole page; ``tier_chart``, ``histogram`` and ``rate_chart`` are ``data:image/png;base64,…`` URIs."""
     title = f"ali1688 report — {report.database}"
     return "".join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
@@ -202,5 +221,6 @@ def render(report: ReportData, *, tier_chart: str | None, histogram: str) -> str
         failures_section(report.reasons),
         movers_section(report.movers),
         charts_section(report.history, tier_chart, histogram, len(report.changes_pct)),
+        quota_section(report.last_run, rate_chart),
         "</main></body></html>\n",
     ])

@@ -4,4 +4,5 @@
 - ``mongo``: :class:`MongoStore`, bulk upserts of products and failures, runs
 - ``history``: what changed between two fetches of a product
 - ``freshness``: which ids were fetched recently enough to skip
+- ``rates``: the call rate an app was found to pass, for the next run to start from
 """

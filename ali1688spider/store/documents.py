@@ -16,6 +16,7 @@ PRODUCTS = "products"
 FAILURES = "failures"
 HISTORY = "product_history"
 RUNS = "runs"
+QUOTAS = "quotas"  # the call rate each app key was last found to pass (gateway/adaptive.py)
 
 
 def to_decimal(value: Any) -> Decimal | None:
