@@ -134,3 +134,21 @@ def test_three_workers_share_one_rate(mongo, redis_url, tmp_path):
     assert db.quotas.find_one({"_id": DEMO_APP_KEY})["rate"] == 12
     runs = list(db.runs.find({}))
     assert len(runs) == 3 and all(run["quota"]["learned"] == 12 for run in runs)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_found_rate_never_spends_past_the_days_budget(emulator_factory, database, tmp_path):
+    """However fast the rule may go, the gateway sees the day's remaining calls and not one more,
+    throttled calls included; and callers waiting for a permit hold no part of the budget (they
+    did: 32 waiting callers took 31 of 40 calls, and the crawl stopped after 9)."""
+    uri, name, db = database
+    emulator = emulator_factory(qps=8, latency_ms=20)
+    settings = auto(emulator.url, uri, name, ALI1688_CALLS_PER_DAY=40,
+                    ALI1688_USAGE_FILE=str(tmp_path / "usage.json"))
+    crawler = await run_crawl(settings, ids=",".join(fresh_ids(100)))
+    seen = emulator.stats()
+    assert crawler.stats.get_value("finish_reason") == "calls_per_day"
+    assert seen["arrivals"] == 40 == crawler.stats.get_value("ali1688/request/sent")
+    assert seen["throttled"] >= 1  # the rule found the quota on the way
+    assert db.products.count_documents({}) == 40 - seen["throttled"]
+    assert db.quotas.find_one({"_id": DEMO_APP_KEY})["rate"] == 8

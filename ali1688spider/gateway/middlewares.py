@@ -94,7 +94,8 @@ MAX_ERROR_KEYS = 50
 
 
 class GatewayAuthMiddleware:
-    """Quota permit → current access token → ``_aop_timestamp`` → ``_aop_signature``.
+    """Quota permit → current access token → a call of the day's budget → ``_aop_timestamp`` →
+    ``_aop_signature``.
 
     Nothing waits after the signature: the permit and the token are awaited here, in the last
     middleware before the download, so a signed request is never stale.
@@ -169,8 +170,6 @@ class GatewayAuthMiddleware:
             if delay > 0:
                 await asyncio.sleep(delay)
         token = await self.tokens.get()  # a refresh happens before the permit, not after it
-        if self.budget is not None and not await self._within_budget():
-            raise IgnoreRequest("the day's call budget is spent")
         while True:
             permit = await self.quota.acquire()
             if permit.waited:
@@ -184,6 +183,10 @@ class GatewayAuthMiddleware:
         if is_stopping(self.crawler):  # the crawl was stopped while this call waited
             await self.quota.replied(permit.second, LOST)
             raise IgnoreRequest("the crawl is stopping")
+        # the day's budget is taken with the permit in hand: callers waiting for a permit hold none
+        if self.budget is not None and not await self._within_budget():
+            await self.quota.replied(permit.second, LOST)
+            raise IgnoreRequest("the day's call budget is spent")
         request.meta[PERMIT] = permit.second
         request.meta[GENERATION] = self.tokens.refreshes
         sign_in_place(request, token.access_token, int(time.time() * 1000), self.config.app_secret)
