@@ -176,6 +176,9 @@ class RedisQuota:
     async def replied(self, second: int, outcome: str) -> None:
         return None
 
+    async def close(self) -> None:
+        await self.redis.aclose()
+
 
 class RedisBoard:
     """The rule's state and the tallies in Redis, for :class:`~ali1688spider.gateway.adaptive.AdaptiveQuota`."""

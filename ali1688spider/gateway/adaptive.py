@@ -178,6 +178,9 @@ class AdaptiveQuota:
             sent, throttled = self._mine.pop(second)
             self.series.add(second, sent, throttled, self.state.rate)
 
+    async def close(self) -> None:
+        await self.pacer.close()
+
     def flush_series(self) -> RateSeries:
         """The chart with every second so far (at the end of the crawl)."""
         for second in sorted(self._mine):

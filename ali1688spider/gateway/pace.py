@@ -117,6 +117,7 @@ class Pace:
         if self.memory is not None:
             self.memory.close()
             self.memory = None
+        await self.quota.close()
 
     def report(self) -> dict[str, Any]:
         """The quota's part of the ``runs`` document, with the chart of this process's calls."""

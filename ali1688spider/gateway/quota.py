@@ -41,6 +41,10 @@ class QuotaLimiter(Protocol):
         or ``LOST`` (no reply)."""
         ...
 
+    async def close(self) -> None:
+        """Let go of what it holds (a Redis connection) at the end of the crawl."""
+        ...
+
 
 class Schedule(Protocol):
     """Where a pacer reads its rate."""
@@ -76,6 +80,9 @@ class NoQuota:
         return Permit(math.floor(time.time()), 0.0)
 
     async def replied(self, second: int, outcome: str) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
 
@@ -149,4 +156,7 @@ class PacedQuota:
         return Permit(math.floor(slot), self._clock() - started)
 
     async def replied(self, second: int, outcome: str) -> None:
+        return None
+
+    async def close(self) -> None:
         return None

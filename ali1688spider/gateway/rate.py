@@ -12,9 +12,10 @@ started in that second):
   it) and sets the rate to what the gateway admitted in it so far, never below half the rate:
   with the quota counted per calendar second that is the quota itself. When the second is
   complete and more calls passed than were counted at the cut, the rate goes up to that count.
-- **Probe.** After ``wait`` clean saturated seconds the rate goes up one ``step`` for a second.
-  A clean probe keeps the new rate, doubles the step and probes again two seconds later (a
-  raised quota is found quickly); a throttled probe is cut back and the wait doubles (up to
+- **Probe.** After ``wait`` clean saturated seconds the rate goes up one ``step``. A probe that
+  passes :data:`PROBE_SECONDS` full seconds is kept (one clean second may only mean that a call
+  slipped into the next second), doubles the step and probes again two seconds later (a raised
+  quota is found quickly); a throttled probe is cut back and the wait doubles (up to
   :data:`MAX_WAIT`), so a stable quota costs fewer and fewer throttled calls.
 - **A ceiling** (``ALI1688_QPS=N``) is never exceeded; throttling below it still cuts.
 
@@ -32,6 +33,7 @@ from typing import Any
 START = 4.0  # calls/s when nothing is known: conservative, and doubling finds 60 calls/s in ~8 s
 FLOOR = 1.0  # the adaptive rate never goes below one call a second (a lower quota needs a ceiling)
 PROBE_AFTER = 10  # clean saturated seconds at a found rate before the first probe upwards
+PROBE_SECONDS = 2  # full clean seconds at a probe's rate before it is kept
 MAX_WAIT = 30  # the longest wait between probes after failed ones (seconds at the rate)
 SATURATED = 0.9  # a second used at least this share of its rate's calls: the pacer was the limit
 CUT = 0.75  # a cut keeps at least this share of the rate (the quota may be a sliding window)
@@ -64,7 +66,7 @@ class RateState:
     clean: int = 0  # clean saturated seconds since the last change
     wait: int = PROBE_AFTER  # clean seconds before the next probe
     step: float = 1.0
-    probing: int = 0  # 1 while the current rate is a probe
+    probing: int = 0  # from 1 while the current rate is a probe: 1 + its full clean seconds
     cut_second: int = -1  # the second of the last cut
     cut_from: float = 0.0  # the rate before that cut
     cuts: int = 0  # how many cuts so far (callers that booked before a cut book again)
@@ -164,9 +166,12 @@ class RateRule:
             state.learned = max(state.learned, tally.rate)
             self._raise(state, tally.rate * 2, now)
             return True
-        if state.probing:  # a clean probe, if it used every call of its rate: keep it, probe again soon
+        if state.probing:  # a probe kept after PROBE_SECONDS full clean seconds; the next comes soon
             if tally.sent < tally.rate:
                 return False
+            state.probing += 1
+            if state.probing <= PROBE_SECONDS:  # one clean second may be a call slipped into the next
+                return True
             state.learned = state.rate
             state.probing, state.clean, state.wait = 0, 0, 2
             state.step *= 2
