@@ -89,6 +89,15 @@ def language(value: object) -> str:
     return value
 
 
+def currency(value: object) -> str:
+    """A ``currency`` for the crossborder API's ``foreignCurrency*`` prices: an ISO 4217 code
+    (``USD``, ``EUR``, ``RUB``), upper-cased; anything else is a ValueError."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        shown = value[:40] if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"currency must be a three-letter code such as USD, EUR or RUB, got {shown!r}")
+    return value.strip().upper()
+
+
 def split_ids(groups: str | Iterable[str] | None) -> Iterator[str]:
     """The references of one or more comma-separated arguments, stripped, blanks left out."""
     if groups is None:

@@ -34,6 +34,7 @@ REQUEST_FIRST_AT = "ali1688/request/first_at"
 REQUEST_LAST_AT = "ali1688/request/last_at"
 QUOTA_WAITED_MS = "ali1688/quota/waited_ms"
 QUOTA_REBOOKED = "ali1688/quota/rebooked"  # permits gone stale while a token refresh ran
+STATUS_UNKNOWN = "ali1688/status/unknown"  # products whose status no rule knows (aop/product.py)
 QUOTA_MODE = "ali1688/quota/mode"  # auto (found while crawling), ceiling (ALI1688_QPS=N) or off
 QUOTA_CEILING = "ali1688/quota/ceiling"  # ALI1688_QPS when it is set
 QUOTA_START = "ali1688/quota/start_rate"  # calls/s the crawl started from

@@ -22,7 +22,7 @@ from ali1688spider.aop.normalize import (
     parse_product_id,
     parse_quantity,
 )
-from ali1688spider.aop.product import Attribute, PriceTier, Product, Seller, Shipping
+from ali1688spider.aop.product import Attribute, Package, PriceTier, Product, Seller, Shipping
 
 OFFER_ID = "610784549587"
 CST = timezone(timedelta(hours=8))
@@ -155,7 +155,7 @@ FENXIAO_REPLY: dict[str, Any] = {"success": True, "productInfo": {
     "productSaleInfo": {"priceRanges": [{"startQuantity": 500, "price": Decimal("10.2")},
                                         {"startQuantity": 100, "price": 11},
                                         {"startQuantity": 2, "price": Decimal("12.50")}],
-                        "unit": "件", "minOrderQuantity": 2},
+                        "unit": "件", "minOrderQuantity": 2, "quoteType": "1"},  # a string here
     "productShippingInfo": {"sendGoodsAddressText": "浙江省 杭州市", "unitWeight": Decimal("0.25")},
     "status": "PUBLISHED",
 }}
@@ -233,7 +233,9 @@ def test_product_get_price_tiers_sorted_as_decimal() -> None:
     for tier in product.price_tiers:
         assert_decimal(tier.price, str(tier.price))
         assert isinstance(tier.min_quantity, int)
-    assert_decimal(product.min_price, "10.20")
+    # quoteType 1: each SKU has its own price, so the span is the SKU prices', not the tiers'
+    assert product.quote_type == 1 and product.price_source == "skus"
+    assert_decimal(product.min_price, "12.50")
     assert_decimal(product.max_price, "13.00")
 
 
@@ -296,8 +298,11 @@ def test_crossborder_fields() -> None:
     ]
     assert black.image == "https://cbu01.alicdn.com/img/ibank/O1CN01black.jpg"
     assert (product.stock, product.unit, product.min_order_quantity) == (3000, "件", 2)
-    assert product.seller == Seller(open_id="BBBx3kVJ0n6Kp9QhYf2wGmTrA", company_name="杭州优品服饰有限公司")
-    assert product.shipping == Shipping(send_from="浙江省 杭州市 余杭区", weight=Decimal("0.25"))
+    assert product.seller == Seller(open_id="BBBx3kVJ0n6Kp9QhYf2wGmTrA", company_name="杭州优品服饰有限公司",
+                                    trade_score=Decimal("4.5"))
+    assert product.shipping == Shipping(
+        send_from="浙江省 杭州市 余杭区", weight=Decimal("0.25"),
+        package=Package(length=Decimal("30"), width=Decimal("25"), height=Decimal("3"), weight=Decimal("0.25")))
     assert product.created_at == datetime(2024, 5, 1, 9, 30, tzinfo=CST)
     assert product.created_at is not None and product.created_at.tzinfo is not None
     assert product.updated_at is None
@@ -335,7 +340,7 @@ def test_same_offer_same_prices_skus_and_stock_through_every_api() -> None:
         assert [sku.sku_id for sku in product.skus] == [sku.sku_id for sku in reference.skus] == SKU_IDS
         assert [sku.price for sku in product.skus] == [sku.price for sku in reference.skus]
         assert [sku.stock for sku in product.skus] == [sku.stock for sku in reference.skus]
-        assert (product.stock, product.min_price, product.max_price) == (3000, Decimal("10.2"), Decimal("13"))
+        assert (product.stock, product.min_price, product.max_price) == (3000, Decimal("12.5"), Decimal("13"))
         assert product.shipping.weight == reference.shipping.weight
         assert product.detail_url == reference.detail_url
     assert {p.source_api for p in products} == {"product.get", "crossborder", "fenxiao"}
@@ -523,7 +528,7 @@ def test_float_input_never_produces_a_binary_artefact() -> None:
     assert str(product.price_tiers[1].price) == "0.07"
     assert product.price_tiers[0].min_quantity == 1
     assert str(product.skus[0].price) == "1.1"
-    assert product.min_price == Decimal("0.07")
+    assert str(product.min_price) == "1.1"  # quoteType 1: the SKU prices
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -590,8 +595,9 @@ def test_to_dict_is_plain_and_keeps_decimal_and_datetime() -> None:
     sku = data["skus"][0]
     assert type(sku) is dict and sku["sku_id"] == SKU_IDS[0] and isinstance(sku["price"], Decimal)
     assert type(sku["attributes"][0]) is dict and sku["attributes"][0]["value"] == "白色"
-    assert data["seller"] == {"login_id": "杭州优品服饰", "user_id": "2207654321", "open_id": None,
-                              "company_name": None}
+    # inside the parts a None field is left out (fifty SKUs, a dozen optional prices each)
+    assert data["seller"] == {"login_id": "杭州优品服饰", "user_id": "2207654321", "scores": {}}
+    assert "promotion_price" not in sku and "foreign_price" not in data["price_tiers"][0]
     assert data["shipping"]["weight"] == Decimal("0.25")
     assert data["raw"]["productInfo"]["productID"] == 610784549587
     assert "raw" not in product.to_dict(include_raw=False)

@@ -50,10 +50,15 @@ def _said_no(body: Mapping[str, Any]) -> bool:
     return body.get("success") in (False, "false")
 
 
+#: Where the APIs put a failure's code and text: each API spells them its own way.
+FAILURE_CODE_KEYS = ("errorCode", "errCode", "error_code", "code", "retCode")
+FAILURE_MESSAGE_KEYS = ("errMsg", "errorMsg", "errorMessage", "error_message", "message", "msg", "retMsg")
+
+
 def _failure_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    code = body.get("errorCode") or body.get("code") or body.get("error_code")
-    message = body.get("errMsg") or body.get("errorMsg") or body.get("message") or body.get("error_message")
-    return (str(code) if code not in (None, "") else None), (str(message) if message else None)
+    code = next((body[key] for key in FAILURE_CODE_KEYS if body.get(key) not in (None, "")), None)
+    message = next((body[key] for key in FAILURE_MESSAGE_KEYS if body.get(key) not in (None, "")), None)
+    return (str(code) if code is not None else None), (str(message) if message is not None else None)
 
 
 # -- alibaba.product.get -----------------------------------------------------------------------

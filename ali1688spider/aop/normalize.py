@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 from .errors import AopError
-from .product import Attribute, PriceTier, Product, Seller, Shipping, Sku, SkuAttribute
+from .product import QUOTE_BY_SKU, Attribute, Package, PriceTier, Product, Seller, Shipping, Sku, SkuAttribute
 
 #: 1688 times without an offset (crossborder ``createDate``) are Beijing time: a fixed +08:00.
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -233,10 +233,56 @@ def _price_tiers(entries: _Entries) -> list[PriceTier]:
         PriceTier(
             min_quantity=_required(_quantity(item, path, "startQuantity"), f"{path}.startQuantity"),
             price=_required(_money(item, path, "price"), f"{path}.price"),
+            promotion_price=_money(item, path, "promotionPrice"),
+            foreign_price=_money(item, path, "foreignCurrencyPrice"),
+            foreign_promotion_price=_money(item, path, "foreignCurrencyPromotionPrice"),
         )
         for path, item in entries
     ]
     return sorted(tiers, key=lambda tier: tier.min_quantity)
+
+
+def _reference_price(value: object, field: str) -> tuple[Decimal, Decimal] | None:
+    """``referencePrice``: one price (``"66.0"``, a number) or a range (``"10.00-20.00"``, also
+    with ``~``); None when empty."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9.]+\s*[-~～]\s*[0-9.]+\s*", value):
+        low, high = (parse_decimal(part, field) for part in re.split(r"[-~～]", value))
+        assert low is not None and high is not None
+        return (low, high) if low <= high else (high, low)
+    price = parse_decimal(value, field)
+    return (price, price) if price is not None else None
+
+
+def _package(data: Mapping[str, Any], path: str, *, grams: bool = False) -> Package | None:
+    """Length, width and height (cm) and weight (kg; ``grams``: the reply gives grams); the
+    ``official*`` figures when the plain ones are missing. None when there is none."""
+    def figure(name: str) -> Decimal | None:
+        return _money(data, path, name, "official" + name[0].upper() + name[1:])
+
+    weight = figure("weight")
+    if weight is not None and grams:
+        weight = weight / 1000
+    package = Package(length=figure("length"), width=figure("width"), height=figure("height"), weight=weight)
+    return package if any(value is not None for value in (package.length, package.width, package.height,
+                                                           package.weight)) else None
+
+
+def _flag(value: object) -> bool | None:
+    """A flag sent as a boolean or as text (``"true"``, ``"false"``, ``"1"``, ``"0"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
+    return {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}.get(text)
+
+
+def _score(value: object) -> Decimal | None:
+    """A rating (``"4.7"``, ``4.7``, ``"96%"``); None when it is not a number: scores are
+    informational, an odd one does not cost the offer."""
+    text = str(value).strip().rstrip("%") if isinstance(value, (str, int, float, Decimal)) else ""
+    try:
+        return parse_decimal(text) if text and not isinstance(value, bool) else None
+    except NormalizationError:
+        return None
 
 
 def _sku_attribute(item: Mapping[str, Any], names: Mapping[str, str]) -> SkuAttribute:
@@ -250,41 +296,94 @@ def _sku_attribute(item: Mapping[str, Any], names: Mapping[str, str]) -> SkuAttr
     )
 
 
-def _skus(entries: _Entries, attributes: list[Attribute]) -> list[Sku]:
-    """The SKUs; a SKU attribute without a name borrows it from the product attribute of its id."""
+def _skus(entries: _Entries, attributes: list[Attribute], extras: _SkuExtras) -> list[Sku]:
+    """The SKUs; a SKU attribute without a name borrows it from the product attribute of its id.
+    ``extras`` are what the offer keeps per SKU elsewhere (channel prices, package sizes)."""
     names = {a.attribute_id: a.name for a in attributes if a.attribute_id and a.name}
     skus: list[Sku] = []
     for path, item in entries:
         parts = [_sku_attribute(a, names) for _, a in _entries(item, path, "attributes", "skuAttributes")]
+        distribution, distribution_path = _section(item, path, "fenxiaoPriceInfo")
+        sku_id = _required(_text(item, "skuId", "skuID"), f"{path}.skuId")
+        spec_id = _text(item, "specId", "specID")
         skus.append(Sku(
-            sku_id=_required(_text(item, "skuId", "skuID"), f"{path}.skuId"),
-            spec_id=_text(item, "specId", "specID"),
+            sku_id=sku_id,
+            spec_id=spec_id,
+            sku_code=_text(item, "skuCode"),
             price=_money(item, path, "price"),
             retail_price=_money(item, path, "retailPrice", "retailprice"),
             consign_price=_money(item, path, "consignPrice"),
+            promotion_price=_money(item, path, "promotionPrice"),
+            channel_price=extras.channel_prices.get(sku_id),
+            jxhy_price=_money(item, path, "jxhyPrice"),
+            one_piece_price=_money(distribution, distribution_path, "onePiecePrice"),
+            distribution_price=_money(distribution, distribution_path, "offerPrice"),
+            foreign_price=_money(item, path, "foreignCurrencyPrice"),
+            foreign_promotion_price=_money(item, path, "foreignCurrencyPromotionPrice"),
+            foreign_retail_price=_money(item, path, "foreignCurrencyRetailPrice"),
             stock=_quantity(item, path, "amountOnSale"),
             cargo_number=_text(item, "cargoNumber"),
             attributes=parts,
             image=image_url(_text(item, "skuImageUrl")) or next((a.image for a in parts if a.image), None),
+            package=extras.packages.get(sku_id) or (extras.packages.get(spec_id) if spec_id else None),
         ))
     return skus
 
 
+@dataclass
+class _SkuExtras:
+    channel_prices: dict[str, Decimal]
+    packages: dict[str, Package]
+
+
+def _sku_extras(data: Mapping[str, Any], path: str, shipping: Mapping[str, Any], shipping_path: str) -> _SkuExtras:
+    """Per-SKU figures the offer keeps beside the SKUs: ``channelPrice.channelSkuPriceList``
+    (``currentPrice``), ``skuShippingDetails`` (kg) and ``skuShippingInfoList`` (grams), by SKU
+    id (and spec id)."""
+    channel, channel_path = _section(data, path, "channelPrice")
+    prices: dict[str, Decimal] = {}
+    for item_path, item in _entries(channel, channel_path, "channelSkuPriceList"):
+        sku_id, price = _text(item, "skuId", "skuID"), _money(item, item_path, "currentPrice", "price")
+        if sku_id and price is not None:
+            prices[sku_id] = price
+    packages: dict[str, Package] = {}
+    for key, grams in (("skuShippingInfoList", True), ("skuShippingDetails", False)):  # the kg list wins
+        for item_path, item in _entries(shipping, shipping_path, key):
+            package = _package(item, item_path, grams=grams)
+            for name in ("skuId", "specId"):
+                if package is not None and (ident := _text(item, name)):
+                    packages[ident] = package
+    return _SkuExtras(prices, packages)
+
+
 def _seller(data: Mapping[str, Any]) -> Seller:
+    ratings = data.get("sellerDataInfo")
+    scores = {}
+    if isinstance(ratings, Mapping):
+        for name, value in ratings.items():
+            score = _score(value)
+            if score is not None:
+                scores[str(name)] = score
     return Seller(
         login_id=_text(data, "supplierLoginId", "sellerLoginId", "loginId"),
         user_id=_text(data, "supplierUserId", "sellerUserId", "userId"),
         open_id=_text(data, "sellerOpenId", "openId"),
         company_name=_text(data, "companyName", "supplierCompanyName"),
+        trade_score=_score(data.get("tradeScore")),
+        scores=scores,
     )
 
 
-def _shipping(data: Mapping[str, Any], path: str, *keys: str) -> Shipping:
-    shipping, where = _section(data, path, *keys)
+def _shipping(data: Mapping[str, Any], shipping: Mapping[str, Any], where: str) -> Shipping:
+    simple = data.get("productSimpleShippingInfo")
+    guarantee = _text(shipping, "shippingTimeGuarantee") or (
+        _text(simple, "shippingTimeGuarantee") if isinstance(simple, Mapping) else None)
     return Shipping(
         send_from=_text(shipping, "sendGoodsAddressText"),
         weight=_money(shipping, where, "unitWeight", "weight"),
         freight_template_id=_text(shipping, "freightTemplateID", "freightTemplateId"),
+        package=_package(shipping, where),
+        time_guarantee=guarantee,
     )
 
 
@@ -292,12 +391,19 @@ def _unit(sale: Mapping[str, Any], path: str) -> str | None:
     return _text(sale, "unit") or _text(_section(sale, path, "unitInfo")[0], "unit")
 
 
-def _summarise(product: Product, sale_stock: int | None) -> Product:
-    """Fill the price span and the stock (the offer's own figure, else the SKU total)."""
-    prices = [tier.price for tier in product.price_tiers]
-    prices += [sku.price for sku in product.skus if sku.price is not None]
-    if prices:
-        product.min_price, product.max_price = min(prices), max(prices)
+def _summarise(product: Product, sale_stock: int | None, reference: tuple[Decimal, Decimal] | None) -> Product:
+    """Fill the price span from one source (``Product.price_source``) and the stock (the offer's
+    own figure, else the SKU total)."""
+    sources = {
+        "tiers": [tier.price for tier in product.price_tiers],
+        "skus": [sku.price for sku in product.skus if sku.price is not None],
+        "reference": list(reference or ()),
+    }
+    order = ("skus", "tiers", "reference") if product.quote_type == QUOTE_BY_SKU else ("tiers", "skus", "reference")
+    source = next((name for name in order if sources[name]), None)
+    if source is not None:
+        product.min_price, product.max_price = min(sources[source]), max(sources[source])
+        product.price_source = source
     sku_stock = [sku.stock for sku in product.skus if sku.stock is not None]
     product.stock = sale_stock if sale_stock is not None else (sum(sku_stock) if sku_stock else None)
     return product
@@ -340,10 +446,25 @@ _FENXIAO = _Layout(
 )
 
 
-def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | None) -> Product:
+def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | None,
+          currency: str | None = None) -> Product:
     """One offer object read through ``layout``; prices and stock summarised."""
     sale, sale_path = _section(data, path, *layout.sale)
+    shipping, shipping_path = _section(data, path, *layout.shipping)
+    distribution, distribution_path = _section(sale, sale_path, "fenxiaoSaleInfo", "fenxiaoPriceInfo")
+    if not distribution:
+        distribution, distribution_path = _section(data, path, "fenxiaoPriceInfo", "fenxiaoSaleInfo")
+    images = _section(data, path, *layout.images)[0]
     attributes = _attributes(_entries(data, path, *layout.attributes))
+
+    def offer_money(*keys: str) -> Decimal | None:  # on the sale info, else on the offer
+        return _money(sale, sale_path, *keys) if _pick(sale, sale_path, *keys)[0] is not None \
+            else _money(data, path, *keys)
+
+    reference_value, reference_path = _pick(data, path, "referencePrice")
+    if reference_value is None:
+        reference_value, reference_path = _pick(sale, sale_path, "referencePrice")
+    foreign = [offer_money("foreignCurrencyPrice"), offer_money("foreignCurrencyRetailPrice")]
     product = Product(
         product_id=parse_product_id(*_pick(data, path, *layout.ids)),
         source_api=layout.source,
@@ -352,25 +473,48 @@ def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | N
         language=language,
         category_id=_text(data, "categoryID", "categoryId"),
         category_name=_text(data, "categoryName"),
+        top_category_id=_text(data, "topCategoryId", "topCategoryID"),
+        second_category_id=_text(data, "secondCategoryId", "secondCategoryID"),
+        third_category_id=_text(data, "thirdCategoryId", "thirdCategoryID"),
         status=(_text(data, "status") or "").lower() or None,
         images=_images(data, path, *layout.images),
+        white_image=image_url(_text(images, "whiteImage") or _text(data, "whiteImage")),
+        main_video=_text(data, "mainVideo", "mainVedio"),
+        detail_video=_text(data, "detailVideo", "detailVedio"),
+        cargo_number=_text(data, "productCargoNumber", "cargoNumber"),
         attributes=attributes,
+        quote_type=_quantity(sale, sale_path, "quoteType"),
         price_tiers=_price_tiers(_entries(sale, sale_path, *layout.tiers)),
-        skus=_skus(_entries(data, path, *layout.skus), attributes),
+        skus=_skus(_entries(data, path, *layout.skus), attributes,
+                   _sku_extras(data, path, shipping, shipping_path)),
+        consign_price=offer_money("consignPrice"),
+        retail_price=offer_money("retailPrice", "retailprice"),
+        promotion_price=offer_money("promotionPrice"),
+        jxhy_price=offer_money("jxhyPrice"),
+        one_piece_price=_money(distribution, distribution_path, "onePiecePrice"),
+        distribution_price=_money(distribution, distribution_path, "offerPrice"),
+        foreign_currency=currency.upper() if currency and any(value is not None for value in foreign) else None,
+        foreign_price=foreign[0],
+        foreign_retail_price=foreign[1],
         unit=_unit(sale, sale_path),
         min_order_quantity=_quantity(sale, sale_path, "minOrderQuantity")
         or _quantity(data, path, "minOrderQuantity"),
+        sold_out=_flag(data.get("soldOut")),
+        month_sold=_quantity(data, path, "monthSold") if _pick(data, path, "monthSold")[0] is not None
+        else _quantity(sale, sale_path, "monthSold"),
         seller=_seller(data),
-        shipping=_shipping(data, path, *layout.shipping),
+        shipping=_shipping(data, shipping, shipping_path),
         description_html=_text(data, "description"),
         created_at=parse_datetime(*_pick(data, path, *layout.created)),
         updated_at=parse_datetime(*_pick(data, path, *layout.updated)),
         raw=data,
     )
-    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"))
+    return _summarise(product, _quantity(sale, sale_path, "amountOnSale"),
+                      _reference_price(reference_value, reference_path))
 
 
-def normalize_product_get(payload: Mapping[str, Any], language: str | None = None) -> Product:
+def normalize_product_get(payload: Mapping[str, Any], language: str | None = None,
+                          currency: str | None = None) -> Product:
     """``alibaba.product.get``: the whole reply, its ``productInfo`` and its times.
 
     ``productInfo.language`` is the offer's own language, not a translation: ``language`` stays None.
@@ -385,31 +529,36 @@ def normalize_product_get(payload: Mapping[str, Any], language: str | None = Non
     return product
 
 
-def normalize_crossborder(payload: Mapping[str, Any], language: str | None = None) -> Product:
+def normalize_crossborder(payload: Mapping[str, Any], language: str | None = None,
+                          currency: str | None = None) -> Product:
     """``product.search.queryProductDetail``: the inner ``result.result`` object.
 
-    ``language`` is the ``country`` the call asked for: the payload does not repeat it.
+    ``language`` is the ``country`` the call asked for, ``currency`` the currency it asked
+    ``foreignCurrency*`` prices in: the payload repeats neither.
     """
-    return _read(_CROSSBORDER, payload, "", language or _text(payload, "language", "country"))
+    return _read(_CROSSBORDER, payload, "", language or _text(payload, "language", "country"),
+                 currency or _text(payload, "currency"))
 
 
-def normalize_fenxiao(payload: Mapping[str, Any], language: str | None = None) -> Product:
+def normalize_fenxiao(payload: Mapping[str, Any], language: str | None = None,
+                      currency: str | None = None) -> Product:
     """``alibaba.fenxiao.productInfo.get``: the ``productInfo`` object (distributor view)."""
     return _read(_FENXIAO, payload, "", None)
 
 
-_NORMALIZERS: dict[str, Callable[[Mapping[str, Any], str | None], Product]] = {
+_NORMALIZERS: dict[str, Callable[[Mapping[str, Any], str | None, str | None], Product]] = {
     "product.get": normalize_product_get,
     "crossborder": normalize_crossborder,
     "fenxiao": normalize_fenxiao,
 }
 
 
-def normalize(api_key: str, payload: Mapping[str, Any], *, language: str | None = None) -> Product:
+def normalize(api_key: str, payload: Mapping[str, Any], *, language: str | None = None,
+              currency: str | None = None) -> Product:
     """The :class:`Product` for the payload of the product API ``api_key``
     (``product.get``, ``crossborder`` or ``fenxiao``, the keys of ``apis.PRODUCT_APIS``).
 
-    ``language`` is the translation language asked of ``crossborder``; other APIs ignore it.
+    ``language`` and ``currency`` are what the call asked ``crossborder`` for; other APIs ignore them.
     Raises :class:`NormalizationError` for a value that cannot be read, ``ValueError`` for an
     unknown API.
     """
@@ -419,4 +568,4 @@ def normalize(api_key: str, payload: Mapping[str, Any], *, language: str | None 
         raise ValueError(f"unknown api {api_key!r}: choose one of {', '.join(_NORMALIZERS)}") from None
     if not isinstance(payload, Mapping):
         raise NormalizationError("payload", f"expected an object, got {type(payload).__name__}")
-    return normalizer(payload, language)
+    return normalizer(payload, language, currency)

@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from .. import stat_keys
-from ..aop.product import SOURCE_APIS, Product
+from ..aop.product import PRICE_SOURCES, SOURCE_APIS, Product
 from ..outcomes import FailureReason, FailureRecord, record_failure
 
 #: Prices above this are taken for a parsing accident (yuan per unit).
@@ -47,14 +47,15 @@ class ProductModel(_Model):
     skus: list[SkuModel] = []
     min_price: Price | None = None
     max_price: Price | None = None
+    price_source: Literal[PRICE_SOURCES] | None = None  # type: ignore[valid-type]
     stock: NonNegativeInt | None = None
     min_order_quantity: NonNegativeInt | None = None
     detail_url: Url
 
     @model_validator(mode="after")
     def _prices_make_sense(self) -> ProductModel:
-        if not self.price_tiers and not any(sku.price is not None for sku in self.skus):
-            raise ValueError("no price: neither price tiers nor SKU prices")
+        if self.min_price is None or self.price_source is None:
+            raise ValueError("no price: no price tiers, no SKU prices and no referencePrice")
         quantities = [tier.min_quantity for tier in self.price_tiers]
         if quantities != sorted(set(quantities)):
             raise ValueError("price tiers must have distinct, rising start quantities")

@@ -5,16 +5,23 @@ fast as it yields)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from .. import stat_keys
 from ..aop.classify import Outcome
 from ..aop.normalize import NormalizationError, normalize
+from ..aop.product import known_status
+from ..aop.text import storable_text
 from ..gateway.call import META, RESULT, attempts_of
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
+
+logger = logging.getLogger(__name__)
+MAX_LOGGED_STATUSES = 50
 
 
 async def wait_for_room(crawler: Any, buffered: int) -> None:
@@ -55,7 +62,9 @@ class ProductCallbacks:
                            result.message if result else "no classification", gone=bool(result and result.gone))
             return
         try:
-            product = normalize(call["api"], result.payload, language=call.get("options", {}).get("country"))
+            options = call.get("options", {})
+            product = normalize(call["api"], result.payload, language=options.get("country"),
+                                currency=options.get("currency"))
         except NormalizationError as exc:
             self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None, str(exc), field=exc.field)
             return
@@ -66,7 +75,19 @@ class ProductCallbacks:
             self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None,
                            f"the reply is about offer {product.product_id}, not the one asked for")
             return
+        if not known_status(product.status):
+            self._unknown_status(product.status or "")
         yield product  # counted as ali1688/products once ValidationPipeline accepts it
+
+    def _unknown_status(self, status: str) -> None:
+        """A status 1688 documents nowhere: counted, logged once per value (at most 50 values);
+        the offer counts as for sale and its status is stored as sent."""
+        self.crawler.stats.inc_value(stat_keys.STATUS_UNKNOWN)
+        seen = self.__dict__.setdefault("_unknown_statuses", set())
+        if status not in seen and len(seen) < MAX_LOGGED_STATUSES:
+            seen.add(status)
+            logger.warning("an offer status no rule knows: %r (stored as sent, counted as for sale; "
+                           "stat %s)", storable_text(status)[:80], stat_keys.STATUS_UNKNOWN)
 
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)

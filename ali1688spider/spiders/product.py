@@ -2,7 +2,7 @@
 
     scrapy crawl product -a ids=610784549587,https://detail.1688.com/offer/626644646828.html
     scrapy crawl product -a ids_file=ids.txt     # one id or URL per line; '#' comments, blanks ok
-    scrapy crawl product -a ids=… -a api=crossborder -a country=en
+    scrapy crawl product -a ids=… -a api=crossborder -a country=en -a currency=USD
     scrapy crawl product -a refresh_older_than=6h   # re-fetch stored products older than that (30m, 2d)
 
 With ``ALI1688_FRESH_FOR`` (seconds, or 6h/30m/2d) ids fetched more recently are skipped.
@@ -25,6 +25,7 @@ from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
 from ..inputs import SeenIds, count_references, language, read_references, split_ids
+from ..inputs import currency as inputs_currency
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.freshness import FreshnessFilter
 from ..store.mongo import MongoStore, StorageError
@@ -47,7 +48,8 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
 
     def __init__(
         self, ids: str | None = None, ids_file: str | None = None, api: str = "product.get",
-        country: str = "en", refresh_older_than: str | None = None, *args: Any, **kwargs: Any,
+        country: str = "en", refresh_older_than: str | None = None, currency: str | None = None,
+        *args: Any, **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.ids, self.ids_file, self.older_than = ids, ids_file, None
@@ -60,7 +62,12 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                 raise ValueError(f"ids_file {ids_file!r} does not exist")
             self.older_than = parse_duration(refresh_older_than) if refresh_older_than else None
             self.api = product_api(api)
-            self.api_options = {"country": language(country)} if self.api.key == "crossborder" else {}
+            if self.api.key == "crossborder":
+                self.api_options = {"country": language(country)}
+                if currency:
+                    self.api_options["currency"] = inputs_currency(currency)
+            elif currency:
+                raise ValueError("currency applies to api=crossborder only")
         except ValueError as exc:
             self.argument_error = str(exc)
 

@@ -1,0 +1,228 @@
+"""Issue 14: replies in the shapes the real gateway sends (published samples and the fields other
+integrations read), normalised and validated. Each reply here is built by hand, not by the
+emulator, so the two cannot share a blind spot."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_GET
+from ali1688spider.aop.classify import decode_json
+from ali1688spider.aop.errors import BusinessFailure
+from ali1688spider.aop.normalize import normalize
+from ali1688spider.aop.product import Package, for_sale, known_status
+from ali1688spider.pipelines.validation import InvalidProduct, validate_product
+
+OFFER = 610784549587
+
+
+def through_json(data: Any) -> Any:
+    """As the gateway's body would decode: numbers as the decoder gives them (Decimal)."""
+    return decode_json(json.dumps(data, ensure_ascii=False))
+
+
+def product_get(info: dict[str, Any]) -> dict[str, Any]:
+    return through_json({"productInfo": {"productID": OFFER, "subject": "保温杯", "status": "published", **info}})
+
+
+# -- the price: referencePrice, quoteType --------------------------------------------------------
+
+@pytest.mark.parametrize(("reference", "low", "high"), [
+    ("66.0", "66.0", "66.0"), (66, "66", "66"), ("10.00-20.00", "10.00", "20.00"),
+    (" 10.5 ~ 12 ", "10.5", "12"), ("20.00-10.00", "10.00", "20.00"), ("9.9～19.9", "9.9", "19.9"),
+])
+def test_an_offer_priced_only_by_reference_price_is_stored(reference, low, high):
+    """Private prices and slim replies: no saleInfo, no SKU prices, only ``referencePrice``."""
+    product = normalize("product.get", product_get({
+        "referencePrice": reference, "skuInfos": [{"skuId": 1, "amountOnSale": 5}]}))
+    assert (product.min_price, product.max_price, product.price_source) == (Decimal(low), Decimal(high), "reference")
+    validate_product(product)  # no longer "no price"
+
+
+def test_without_any_price_the_offer_is_still_refused():
+    product = normalize("product.get", product_get({"referencePrice": "", "skuInfos": []}))
+    assert product.min_price is None and product.price_source is None
+    with pytest.raises(InvalidProduct, match="no price"):
+        validate_product(product)
+
+
+def test_a_broken_reference_price_names_its_field():
+    from ali1688spider.aop.normalize import NormalizationError
+
+    with pytest.raises(NormalizationError) as refused:
+        normalize("product.get", product_get({"referencePrice": "about 10"}))
+    assert refused.value.field == "productInfo.referencePrice"
+
+
+TIERS = [{"startQuantity": 2, "price": "12.50"}, {"startQuantity": 100, "price": "11.00"}]
+SKUS = [{"skuId": 1, "price": "13.00"}, {"skuId": 2, "price": "14.50"}]
+
+
+@pytest.mark.parametrize(("quote_type", "source", "low", "high"), [
+    (1, "skus", "13.00", "14.50"),  # each SKU its own price
+    (0, "tiers", "11.00", "12.50"),  # no SKUs that matter: quantity tiers
+    (2, "tiers", "11.00", "12.50"),  # SKUs, but priced by quantity
+    ("1", "skus", "13.00", "14.50"),  # sent as text
+    (None, "tiers", "11.00", "12.50"),  # not sent: tiers first
+])
+def test_quote_type_decides_which_prices_make_the_span(quote_type, source, low, high):
+    sale = {"priceRanges": TIERS, **({"quoteType": quote_type} if quote_type is not None else {})}
+    product = normalize("product.get", product_get({"saleInfo": sale, "skuInfos": SKUS, "referencePrice": "1-99"}))
+    assert (product.price_source, product.min_price, product.max_price) == (source, Decimal(low), Decimal(high))
+    assert len(product.price_tiers) == 2 and [sku.price for sku in product.skus] == [Decimal("13.00"),
+                                                                                    Decimal("14.50")]
+
+
+def test_a_quote_type_whose_prices_are_missing_falls_back():
+    only_tiers = normalize("product.get", product_get({"saleInfo": {"priceRanges": TIERS, "quoteType": 1},
+                                                      "skuInfos": [{"skuId": 1}]}))
+    assert only_tiers.price_source == "tiers"
+    only_skus = normalize("product.get", product_get({"saleInfo": {"quoteType": 0}, "skuInfos": SKUS}))
+    assert only_skus.price_source == "skus"
+
+
+# -- numbers as numbers, strings and Java doubles ------------------------------------------------
+
+@pytest.mark.parametrize("value", [2663, "2663", "2663.0", 2663.0, " 2663.00 "])
+def test_counts_arrive_as_numbers_strings_or_java_doubles(value):
+    payload = through_json({"offerId": OFFER, "subject": "x", "monthSold": value,
+                            "productSaleInfo": {"amountOnSale": value, "priceRangeList": TIERS},
+                            "productSkuInfos": [{"skuId": 7, "amountOnSale": value, "price": value}]})
+    product = normalize("crossborder", payload)
+    assert product.month_sold == product.stock == product.skus[0].stock == 2663
+    assert product.skus[0].price == Decimal("2663")
+
+
+# -- the prices beside the tiers, and the asked currency -----------------------------------------
+
+CROSSBORDER_DETAIL: dict[str, Any] = {
+    "offerId": OFFER, "subject": "不锈钢保温杯", "status": "published",
+    "topCategoryId": 1813, "secondCategoryId": 127426001, "thirdCategoryId": "201340101",
+    "productCargoNumber": "BW-500", "mainVedio": "https://cloud.video.taobao.com/play/u/1/p/1/e/6/t/1/1.mp4",
+    "detailVideo": "https://cloud.video.taobao.com/play/u/1/p/1/e/6/t/1/2.mp4",
+    "productImage": {"images": ["https://cbu01.alicdn.com/img/ibank/a.jpg"], "whiteImage": "img/ibank/w.jpg"},
+    "soldOut": "false", "monthSold": 17105, "tradeScore": "4.7",
+    "sellerDataInfo": {"compositeServiceScore": "4.5", "logisticsExperienceScore": 4.0,
+                       "repeatPurchasePercent": "13%", "tradeMedalLevel": "gold"},
+    "productSaleInfo": {
+        "quoteType": 2, "amountOnSale": 900, "consignPrice": "13.80", "jxhyPrice": "11.90",
+        "retailPrice": "25.00", "foreignCurrencyPrice": "1.77", "foreignCurrencyRetailPrice": "3.50",
+        "fenxiaoSaleInfo": {"onePiecePrice": "15.00", "offerPrice": "12.80", "startQuantity": 1},
+        "priceRangeList": [{"startQuantity": 2, "price": "12.50", "promotionPrice": "11.99",
+                            "foreignCurrencyPrice": "1.75", "foreignCurrencyPromotionPrice": "1.68"}],
+    },
+    "productSkuInfos": [
+        {"skuId": 5001, "specId": "s1", "skuCode": "BW-500-W", "price": "12.50", "promotionPrice": "11.99",
+         "jxhyPrice": None, "consignPrice": "13.80", "retailPrice": "25.00", "amountOnSale": 500,
+         "fenxiaoPriceInfo": {"onePiecePrice": "15.00", "offerPrice": "12.80"},
+         "foreignCurrencyPrice": "1.75", "foreignCurrencyPromotionPrice": "1.68", "foreignCurrencyRetailPrice": "3.50"},
+        {"skuId": 5002, "specId": "s2", "price": "12.50", "amountOnSale": 400},
+    ],
+    "channelPrice": {"channelSkuPriceList": [{"skuId": 5001, "currentPrice": "12.10"}]},
+    "productShippingInfo": {
+        "weight": "0.45", "length": 30, "width": "20.0", "height": 10, "shippingTimeGuarantee": "shipIn48Hours",
+        "skuShippingInfoList": [{"skuId": 5001, "specId": "s1", "weight": 450, "length": 31}],
+        "skuShippingDetails": [{"skuId": "5002", "weight": "0.40", "length": 29, "width": 19, "height": 9}],
+    },
+}
+
+
+def test_crossborder_keeps_every_price_and_the_asked_currency():
+    product = normalize("crossborder", through_json(CROSSBORDER_DETAIL), language="en", currency="usd")
+    assert (product.consign_price, product.jxhy_price, product.retail_price) == (
+        Decimal("13.80"), Decimal("11.90"), Decimal("25.00"))
+    assert (product.one_piece_price, product.distribution_price) == (Decimal("15.00"), Decimal("12.80"))
+    assert (product.foreign_currency, product.foreign_price, product.foreign_retail_price) == (
+        "USD", Decimal("1.77"), Decimal("3.50"))
+    tier = product.price_tiers[0]
+    assert (tier.price, tier.promotion_price, tier.foreign_price, tier.foreign_promotion_price) == (
+        Decimal("12.50"), Decimal("11.99"), Decimal("1.75"), Decimal("1.68"))
+    first, second = product.skus
+    assert (first.sku_code, first.promotion_price, first.jxhy_price, first.channel_price) == (
+        "BW-500-W", Decimal("11.99"), None, Decimal("12.10"))
+    assert (first.one_piece_price, first.distribution_price) == (Decimal("15.00"), Decimal("12.80"))
+    assert (first.foreign_price, first.foreign_promotion_price, first.foreign_retail_price) == (
+        Decimal("1.75"), Decimal("1.68"), Decimal("3.50"))
+    assert second.channel_price is None and second.foreign_price is None
+    # the CNY span is the tiers' (quoteType 2), never a foreign price
+    assert (product.price_source, product.min_price, product.currency) == ("tiers", Decimal("12.50"), "CNY")
+
+
+def test_crossborder_keeps_the_fields_sourcing_users_ask_for():
+    product = normalize("crossborder", through_json(CROSSBORDER_DETAIL))
+    assert (product.top_category_id, product.second_category_id, product.third_category_id) == (
+        "1813", "127426001", "201340101")
+    assert product.cargo_number == "BW-500"
+    assert product.main_video.endswith("/1.mp4") and product.detail_video.endswith("/2.mp4")  # mainVedio, sic
+    assert product.white_image == "https://cbu01.alicdn.com/img/ibank/w.jpg"
+    assert (product.sold_out, product.month_sold) == (False, 17105)
+    assert product.seller.trade_score == Decimal("4.7")
+    assert product.seller.scores == {"compositeServiceScore": Decimal("4.5"),
+                                     "logisticsExperienceScore": Decimal("4.0"),
+                                     "repeatPurchasePercent": Decimal("13")}  # "gold" is no score
+    assert product.shipping.time_guarantee == "shipIn48Hours"
+    assert product.shipping.package == Package(Decimal("30"), Decimal("20.0"), Decimal("10"), Decimal("0.45"))
+    # per-SKU packages: skuShippingInfoList weighs in grams, skuShippingDetails in kilograms
+    assert product.skus[0].package == Package(length=Decimal("31"), weight=Decimal("0.45"))
+    assert product.skus[1].package == Package(Decimal("29"), Decimal("19"), Decimal("9"), Decimal("0.40"))
+    assert product.foreign_currency is None  # no currency asked: the foreign prices have none to name
+
+
+def test_without_foreign_prices_no_currency_is_claimed():
+    detail = {k: v for k, v in CROSSBORDER_DETAIL.items() if k not in ("productSaleInfo", "productSkuInfos")}
+    product = normalize("crossborder", through_json({**detail, "productSaleInfo": {"priceRangeList": TIERS}}),
+                        currency="EUR")
+    assert product.foreign_currency is None and product.foreign_price is None
+
+
+def test_stored_prices_are_decimal_everywhere():
+    product = normalize("crossborder", through_json(CROSSBORDER_DETAIL), currency="USD")
+    data = product.to_dict(include_raw=False)
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        elif path.rsplit(".", 1)[-1].endswith("price"):
+            assert value is None or isinstance(value, Decimal), path
+
+    walk(data, "product")
+    assert isinstance(data["skus"][0]["channel_price"], Decimal)
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "sale", "known"), [
+    ("published", True, True), ("auditing", True, True), ("new", True, True), ("modified", True, True),
+    ("member deleted", False, True), ("expired", False, True), ("auto expired", False, True),
+    ("AUTO_EXPIRED", False, True), ("deleted", False, True), ("TBD", False, True), ("member expired", False, True),
+    ("已下架", False, True), (None, True, True), ("frozen-by-risk", True, False), ("审核中2", True, False),
+])
+def test_status_maps_to_available_and_unknown_ones_are_told_apart(status, sale, known):
+    assert for_sale(status) is sale and known_status(status) is known
+    product = normalize("product.get", product_get({"status": status, "referencePrice": "1"}))
+    assert product.available is sale and product.status == (status.lower() if status else None)
+
+
+# -- failure texts in every spelling ---------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["errMsg", "errorMsg", "errorMessage", "error_message", "message", "msg"])
+@pytest.mark.parametrize("spec", [PRODUCT_GET, FENXIAO])
+def test_a_failure_text_is_read_in_every_spelling(spec, key):
+    with pytest.raises(BusinessFailure) as failed:
+        spec.product_payload({"success": False, "errorCode": "X1", key: "商品已下架"})
+    assert (failed.value.code, failed.value.message) == ("X1", "商品已下架")
+
+
+@pytest.mark.parametrize("key", ["message", "errorMessage", "errMsg"])
+def test_a_crossborder_failure_text_is_read_in_every_spelling(key):
+    with pytest.raises(BusinessFailure) as failed:
+        CROSSBORDER.product_payload({"result": {"success": "false", "code": "SP0056", key: "商品不存在"}})
+    assert (failed.value.code, failed.value.message) == ("SP0056", "商品不存在")
