@@ -9,13 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import pytest_twisted
 
 from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_GET
 from ali1688spider.aop.classify import decode_json
 from ali1688spider.aop.errors import BusinessFailure
 from ali1688spider.aop.normalize import normalize
 from ali1688spider.aop.product import Package, for_sale, known_status
+from ali1688spider.demo.services import gateway_emulator
 from ali1688spider.pipelines.validation import InvalidProduct, validate_product
+from ali1688spider.sandbox.shapes import shape_of
+
+from .crawling import CATALOGUE, SEED, crawl_settings, fresh_ids, run_crawl
+from .test_faults import gateway_proxy
 
 OFFER = 610784549587
 
@@ -208,7 +214,7 @@ def test_stored_prices_are_decimal_everywhere():
 def test_status_maps_to_available_and_unknown_ones_are_told_apart(status, sale, known):
     assert for_sale(status) is sale and known_status(status) is known
     product = normalize("product.get", product_get({"status": status, "referencePrice": "1"}))
-    assert product.available is sale and product.status == (status.lower() if status else None)
+    assert product.available is sale and product.status == status  # kept verbatim
 
 
 # -- failure texts in every spelling ---------------------------------------------------------------
@@ -226,3 +232,52 @@ def test_a_crossborder_failure_text_is_read_in_every_spelling(key):
     with pytest.raises(BusinessFailure) as failed:
         CROSSBORDER.product_payload({"result": {"success": "false", "code": "SP0056", key: "商品不存在"}})
     assert (failed.value.code, failed.value.message) == ("SP0056", "商品不存在")
+
+
+# -- end to end: the emulator sends every variant, deterministically per offer ---------------------
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao"])
+async def test_crawls_exercise_every_shape_of_every_api(emulator, database, api):
+    uri, name, db = database
+    ids = fresh_ids(120)
+    shapes = {offer_id: shape_of(SEED, int(offer_id)) for offer_id in ids}
+    extra = {"currency": "USD"} if api == "crossborder" else {}
+    crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(ids), api=api, **extra)
+    assert crawler.stats.get_value("ali1688/products") == len(ids)  # every shape read and valid
+    docs = {doc["_id"]: doc for doc in db.products.find()}
+    assert set(docs) == set(ids)
+    for offer_id, doc in docs.items():
+        shape, offer = shapes[offer_id], CATALOGUE.offer(offer_id)
+        private = shape.reference_only and api != "crossborder"
+        assert doc["price_source"] == ("reference" if private else "skus" if offer.quote_type == 1 and offer.skus
+                                       else "tiers"), offer_id
+        assert bool(doc["price_tiers"]) is not private
+        if offer.status == "expired":
+            assert doc["status"] == shape.expired_as and doc["available"] is False
+        assert all(isinstance(sku["attributes"], list) for sku in doc["skus"])
+        if offer.skus and api == "fenxiao" and not private:  # both spellings give the same SKU attributes
+            assert doc["skus"][0]["attributes"][0]["value"] == offer.skus[0].values[0].value
+        if api == "crossborder":
+            assert doc["foreign_currency"] == "USD" and doc["price_tiers"][0]["foreign_price"] is not None
+            assert doc["main_video"] == (offer.main_video or None)  # mainVideo or mainVedio
+            assert doc["month_sold"] == int(offer_id) % 20000 and doc["sold_out"] is (offer.amount_on_sale == 0)
+    seen = {(shape.reference_only, shape.java_doubles, shape.real_fenxiao, shape.vedio) for shape in shapes.values()}
+    assert {variant[0] for variant in seen} == {True, False} and {variant[2] for variant in seen} == {True, False}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
+    uri, name, db = database
+    ids = fresh_ids(6)
+
+    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
+        data = json.loads(body)
+        data["productInfo"]["status"] = "frozen-by-risk"
+        return json.dumps(data).encode()
+
+    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
+        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    assert crawler.stats.get_value("ali1688/status/unknown") == len(ids)
+    assert db.products.count_documents({"status": "frozen-by-risk", "available": True}) == len(ids)
+    assert sum("an offer status no rule knows: 'frozen-by-risk'" in r.getMessage() for r in caplog.records) == 1

@@ -30,6 +30,7 @@ from ali1688spider.aop.signing import encode_params, sign
 from ali1688spider.demo.services import GatewayEmulator
 from ali1688spider.sandbox.catalogue import MAX_EPOCH, Catalogue, Offer
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
+from ali1688spider.sandbox.shapes import shape_of
 from ali1688spider.sandbox.views import ProductBodies
 
 from .crawling import CATALOGUE, ROOT, SEED
@@ -537,7 +538,9 @@ def test_offers_look_real() -> None:
 def _decimal_prices(node: Any, found: list[Decimal]) -> list[Decimal]:
     if isinstance(node, dict):
         for key, value in node.items():
-            if "price" in key.lower() and not isinstance(value, (dict, list)):
+            if key == "referencePrice":  # one price or a "low-high" range
+                found.extend(Decimal(part) for part in str(value).split("-"))
+            elif "price" in key.lower() and not isinstance(value, (dict, list, bool)):
                 found.append(Decimal(str(value)) if not isinstance(value, Decimal) else value)
             _decimal_prices(value, found)
     elif isinstance(node, list):
@@ -561,10 +564,17 @@ def test_the_three_views_of_one_offer_agree(offer_id: int) -> None:
     fen = _view("fenxiao", offer_id)["productInfo"]
     assert get["subject"] == cross["subject"] == fen["subject"]
     assert cross["subjectTrans"].startswith("[ja] ")
-    tiers = [(t["startQuantity"], Decimal(str(t["price"]))) for t in get["saleInfo"]["priceRanges"]]
-    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in cross["productSaleInfo"]["priceRangeList"]]
-    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in fen["productSaleInfo"]["priceRangeList"]]
+    shape = shape_of(SEED, offer_id)
+    fen_tiers = "priceRanges" if shape.real_fenxiao else "priceRangeList"  # real distribution spelling
+    tiers = [(t["startQuantity"], Decimal(str(t["price"]))) for t in cross["productSaleInfo"]["priceRangeList"]]
     assert len(get["skuInfos"]) == len(cross["productSkuInfos"]) == len(fen["productSkuInfos"])
+    if shape.reference_only:  # a private-price offer: only referencePrice, in both non-crossborder views
+        assert "priceRanges" not in get["saleInfo"] and fen_tiers not in fen["productSaleInfo"]
+        assert get["referencePrice"] == fen["referencePrice"]
+        assert all("price" not in sku for sku in get["skuInfos"] + fen["productSkuInfos"])
+        return
+    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in get["saleInfo"]["priceRanges"]]
+    assert tiers == [(t["startQuantity"], Decimal(str(t["price"]))) for t in fen["productSaleInfo"][fen_tiers]]
     for a, b, c in zip(get["skuInfos"], cross["productSkuInfos"], fen["productSkuInfos"], strict=True):
         assert a["skuId"] == b["skuId"] == c["skuId"] and a["specId"] == b["specId"] == c["specId"]
         assert Decimal(str(a["price"])) == Decimal(b["price"]) == Decimal(str(c["price"]))
@@ -679,14 +689,16 @@ PricesAndStock = tuple[list[tuple[int, Decimal]], list[tuple[int, Decimal, int]]
 def _prices_and_stock(api: str, view: dict[str, Any]) -> PricesAndStock:
     """(tiers, SKUs as (id, price, stock), the offer's stock) of one API's reply."""
     if api == "product.get":
-        info, sale, tier_key, sku_key = view["productInfo"], view["productInfo"]["saleInfo"], "priceRanges", "skuInfos"
+        info, sale, sku_key = view["productInfo"], view["productInfo"]["saleInfo"], "skuInfos"
     else:
         info = view["result"]["result"] if api == "crossborder" else view["productInfo"]
-        sale, tier_key, sku_key = info["productSaleInfo"], "priceRangeList", "productSkuInfos"
+        sale, sku_key = info["productSaleInfo"], "productSkuInfos"
+    tiers = sale.get("priceRanges") or sale.get("priceRangeList") or []  # none: a reference-price offer
     return (
-        [(t["startQuantity"], Decimal(str(t["price"]))) for t in sale[tier_key]],
-        [(s["skuId"], Decimal(str(s["price"])), s["amountOnSale"]) for s in info[sku_key]],
-        sale["amountOnSale"],
+        [(t["startQuantity"], Decimal(str(t["price"]))) for t in tiers],
+        [(s["skuId"], Decimal(str(s["price"])) if "price" in s else None, int(s["amountOnSale"]))
+         for s in info[sku_key]],
+        int(sale["amountOnSale"]),
     )
 
 

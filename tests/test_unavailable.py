@@ -9,8 +9,9 @@ import pytest_twisted
 
 from ali1688spider.aop.classify import offer_gone
 from ali1688spider.aop.product import for_sale
+from ali1688spider.sandbox.shapes import shape_of
 
-from .crawling import CATALOGUE, crawl_settings, fresh_ids, fresh_missing, run_crawl
+from .crawling import CATALOGUE, SEED, crawl_settings, fresh_ids, fresh_missing, run_crawl
 
 
 @pytest.mark.parametrize(("status", "sale"), [
@@ -82,5 +83,6 @@ async def test_an_expired_offer_is_stored_not_available(emulator, database):
     assert expired
     await run_crawl(crawl_settings(emulator.url, uri, name), ids=",".join(expired))
     for doc in db.products.find({"_id": {"$in": expired}}):
-        assert doc["status"] == "expired" and doc["available"] is False and doc["unavailable_since"]
+        spelt = shape_of(SEED, int(doc["_id"])).expired_as  # expired, auto expired, AUTO_EXPIRED…: kept as sent
+        assert doc["status"] == spelt and doc["available"] is False and doc["unavailable_since"]
     assert db.products.count_documents({"_id": {"$in": expired}}) == len(expired)

@@ -476,7 +476,7 @@ def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | N
         top_category_id=_text(data, "topCategoryId", "topCategoryID"),
         second_category_id=_text(data, "secondCategoryId", "secondCategoryID"),
         third_category_id=_text(data, "thirdCategoryId", "thirdCategoryID"),
-        status=(_text(data, "status") or "").lower() or None,
+        status=_text(data, "status"),  # as sent: ``available`` reads it in any case
         images=_images(data, path, *layout.images),
         white_image=image_url(_text(images, "whiteImage") or _text(data, "whiteImage")),
         main_video=_text(data, "mainVideo", "mainVedio"),

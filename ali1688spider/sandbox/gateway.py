@@ -172,17 +172,17 @@ class Gateway:
         target = self._offer_param(api, params)
         if isinstance(target, str):
             return gateway_error(400, "gw.ParamMissing", target, request_id)
-        offer_id, country = target
+        offer_id, country, currency = target
         if self.config.usage_limit and self.usage >= self.config.usage_limit:
             return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
         self.usage += 1
 
         def product() -> Reply:
-            body, found = self.bodies.body(api, offer_id, country, self.epoch)
+            body, found = self.bodies.body(api, offer_id, country, self.epoch, currency)
             return Reply(200, body, "ok" if found else "business_failure")
 
         def gone() -> Reply:
-            return Reply(200, self.bodies.not_found(api), "business_failure")
+            return Reply(200, self.bodies.not_found(api, offer_id), "business_failure")
 
         fault = self.faults.pick(name, token_endpoint=False)
         if fault is not None:
@@ -190,8 +190,8 @@ class Gateway:
         return product()
 
     @staticmethod
-    def _offer_param(api: str, params: dict[str, str]) -> tuple[int, str] | str:
-        """``(offer id, country)``, or the message of a ``gw.ParamMissing``."""
+    def _offer_param(api: str, params: dict[str, str]) -> tuple[int, str, str] | str:
+        """``(offer id, country, currency)``, or the message of a ``gw.ParamMissing``."""
         if api == CROSSBORDER:
             raw = params.get("offerDetailParam")
             if not raw:
@@ -203,12 +203,15 @@ class Gateway:
             if not isinstance(detail, dict) or detail.get("offerId") in (None, ""):
                 return "offerDetailParam.offerId is required"
             value, country = detail["offerId"], detail.get("country") or "en"
+            currency = detail.get("currency") or ""
             if not isinstance(country, str):
                 return "offerDetailParam.country must be a string"
+            if not isinstance(currency, str) or len(currency) > 8:
+                return "offerDetailParam.currency must be a currency code"
             label = "offerDetailParam.offerId"
         else:
             label = _ID_PARAM[api]
-            value, country = params.get(label), ""
+            value, country, currency = params.get(label), "", ""
             if not value:
                 return f"{label} is required"
         if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -217,4 +220,4 @@ class Gateway:
         if not text.isascii() or not text.isdigit():
             return f"{label} must be a number"
         # Longer than any offer id: served as a missing offer (and int() stays cheap).
-        return (int(text) if len(text) <= 18 else 0), country
+        return (int(text) if len(text) <= 18 else 0), country, currency

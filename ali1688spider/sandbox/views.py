@@ -2,8 +2,12 @@
 (PROTOCOL.md §5), and their serialised bodies behind an LRU cache.
 
 ``product.get`` sends relative image paths and ``yyyyMMddHHmmssSSS+0800`` dates; ``crossborder``
-sends absolute image URLs, translations and ``yyyy-MM-dd HH:mm:ss`` dates; ``fenxiao`` mirrors the
-crossborder names with the ``productID``/``categoryID`` spelling of its own family.
+sends absolute image URLs, translations, ``yyyy-MM-dd HH:mm:ss`` dates, the prices beside the tiers
+(consign, jxhy, distribution, channel, promotion) and, when the call names a ``currency``, the
+``foreignCurrency*`` prices; ``fenxiao`` mirrors the crossborder names with the
+``productID``/``categoryID`` spelling of its own family, or the spellings of real distribution
+replies. Which variant an offer gets (a reference price only, Java doubles, …) is its
+:class:`~.shapes.Shape`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
 from .catalogue import Catalogue, Offer, Sku, absolute_image, money_number, money_text
+from .shapes import DEFAULT_RATE, EXCHANGE_RATES, Shape, message_key, shape_of
 from .vocabulary import UNIT_TRANSLATIONS
 
 PRODUCT_GET = "product.get"
@@ -27,6 +33,17 @@ NOT_FOUND_BODIES: dict[str, dict[str, Any]] = {
     CROSSBORDER: {"result": {"success": False, "code": "SP0056", "message": NOT_FOUND_MESSAGE}},
     FENXIAO: {"success": False, "errorCode": "OFFER_NOT_FOUND", "errorMsg": NOT_FOUND_MESSAGE},
 }
+PLAIN = Shape(reference_only=False, reference_range=False, reference_beside=False, java_doubles=False,
+              real_fenxiao=False, vedio=False, expired_as="expired", message_key=0)
+
+
+def not_found_body(api: str, shape: Shape = PLAIN) -> dict[str, Any]:
+    """The API's "no such offer" reply, its text under the key this offer's shape uses."""
+    body = json.loads(json.dumps(NOT_FOUND_BODIES[api]))
+    target = body["result"] if api == CROSSBORDER else body
+    documented = next(iter(key for key in ("errMsg", "errorMsg", "message") if key in target))
+    target[message_key(api, shape)] = target.pop(documented)
+    return body
 
 
 def dumps(data: object) -> bytes:
@@ -38,8 +55,32 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + "000+0800"
 
 
-def _price(offer: Offer, cents: int) -> str | int | float:
-    return money_text(cents) if offer.prices_as_text else money_number(cents)
+def _price(offer: Offer, cents: int, shape: Shape = PLAIN) -> str | int | float:
+    if offer.prices_as_text:
+        return money_text(cents)
+    number = money_number(cents)
+    return float(number) if shape.java_doubles else number  # 12 → 12.0, as a Java double prints
+
+
+def _count(number: int, shape: Shape) -> int | float:
+    """A count, or the same count as a Java double (``2663.0``) for offers of that shape."""
+    return float(number) if shape.java_doubles else number
+
+
+def _status(offer: Offer, shape: Shape) -> str:
+    return shape.expired_as if offer.status == "expired" else offer.status
+
+
+def _reference(offer: Offer) -> str:
+    """``referencePrice``: the span of the tiers as "low-high" text (one price when they agree)."""
+    prices = [tier.price_cents for tier in offer.tiers] + [sku.price_cents for sku in offer.skus]
+    low, high = min(prices), max(prices)
+    return money_text(low) if low == high else f"{money_text(low)}-{money_text(high)}"
+
+
+def _foreign(cents: int, currency: str) -> str:
+    rate = Decimal(EXCHANGE_RATES.get(currency.upper(), DEFAULT_RATE))
+    return str((Decimal(cents) / 100 * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _kilograms(grams: int) -> int | float:
@@ -52,7 +93,7 @@ def _tr(country: str, text: str) -> str:
 
 # -- alibaba.product.get -----------------------------------------------------------------------
 
-def _product_get_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
+def _product_get_sku(offer: Offer, sku: Sku, shape: Shape = PLAIN) -> dict[str, Any]:
     item: dict[str, Any] = {
         "attributes": [
             {"attributeID": v.attribute_id, "attributeValue": v.value,
@@ -60,43 +101,54 @@ def _product_get_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
             for v in sku.values
         ],
         "cargoNumber": sku.cargo_number,
-        "amountOnSale": sku.amount_on_sale,
-        "price": _price(offer, sku.price_cents),
+        "amountOnSale": _count(sku.amount_on_sale, shape),
         "skuId": sku.sku_id,
         "specId": sku.spec_id,
     }
-    return _with_optional_prices(item, offer, sku)
+    if shape.reference_only:
+        return item  # a private-price offer shows no SKU prices
+    item["price"] = _price(offer, sku.price_cents, shape)
+    return _with_optional_prices(item, offer, sku, shape)
 
 
-def _price_ranges(offer: Offer) -> list[dict[str, Any]]:
-    """The price tiers as crossborder and fenxiao send them (``priceRangeList``)."""
-    return [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents)} for t in offer.tiers]
+def _price_ranges(offer: Offer, currency: str = "", shape: Shape = PLAIN) -> list[dict[str, Any]]:
+    """The price tiers as crossborder and fenxiao send them (``priceRangeList``); with the asked
+    currency's prices when the call named one."""
+    tiers = []
+    for t in offer.tiers:
+        tier: dict[str, Any] = {"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents, shape)}
+        if currency:
+            tier["foreignCurrencyPrice"] = _foreign(t.price_cents, currency)
+        tiers.append(tier)
+    return tiers
 
 
-def _with_optional_prices(item: dict[str, Any], offer: Offer, sku: Sku) -> dict[str, Any]:
+def _with_optional_prices(item: dict[str, Any], offer: Offer, sku: Sku, shape: Shape = PLAIN) -> dict[str, Any]:
     """Add ``retailPrice`` / ``consignPrice`` when the SKU has them (product.get and fenxiao)."""
     if sku.retail_cents is not None:
-        item["retailPrice"] = _price(offer, sku.retail_cents)
+        item["retailPrice"] = _price(offer, sku.retail_cents, shape)
     if sku.consign_cents is not None:
-        item["consignPrice"] = _price(offer, sku.consign_cents)
+        item["consignPrice"] = _price(offer, sku.consign_cents, shape)
     return item
 
 
-def product_get_view(offer: Offer) -> dict[str, Any]:
+def product_get_view(offer: Offer, shape: Shape = PLAIN) -> dict[str, Any]:
     """``alibaba.product.get``: ``{"productInfo": {…}, "bizGroupInfos": [], "createTime", …}``."""
     sale_info: dict[str, Any] = {
         "supportOnlineTrade": True,
         "mixWholeSale": offer.mix_wholesale,
         "saleType": "normal",
-        "priceRanges": [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents)}
+        "priceRanges": [{"startQuantity": t.start_quantity, "price": _price(offer, t.price_cents, shape)}
                         for t in offer.tiers],
-        "amountOnSale": offer.amount_on_sale,
+        "amountOnSale": _count(offer.amount_on_sale, shape),
         "unit": offer.unit,
         "minOrderQuantity": offer.min_order_quantity,
         "quoteType": offer.quote_type,
     }
-    if offer.retail_cents is not None:
-        sale_info["retailprice"] = _price(offer, offer.retail_cents)
+    if offer.retail_cents is not None and not shape.reference_only:
+        sale_info["retailprice"] = _price(offer, offer.retail_cents, shape)
+    if shape.reference_only:
+        del sale_info["priceRanges"]
     info: dict[str, Any] = {
         "productID": offer.offer_id,
         "productType": "wholesale",
@@ -106,12 +158,12 @@ def product_get_view(offer: Offer) -> dict[str, Any]:
              "value": a.value, "isCustom": a.is_custom}
             for a in offer.attributes
         ],
-        "status": offer.status,
+        "status": _status(offer, shape),
         "subject": offer.subject,
         "description": offer.description,
         "language": "CHINESE",
         "image": {"images": list(offer.images)},
-        "skuInfos": [_product_get_sku(offer, sku) for sku in offer.skus],
+        "skuInfos": [_product_get_sku(offer, sku, shape) for sku in offer.skus],
         "saleInfo": sale_info,
         "shippingInfo": {
             "freightTemplateID": offer.freight_template_id,
@@ -124,15 +176,18 @@ def product_get_view(offer: Offer) -> dict[str, Any]:
         "createTime": _stamp(offer.created),
         "lastUpdateTime": _stamp(offer.updated),
     }
+    if shape.reference_only or shape.reference_beside:
+        info["referencePrice"] = _reference(offer) if shape.reference_range or shape.reference_beside \
+            else money_text(offer.tiers[0].price_cents)
     return {"productInfo": info, "bizGroupInfos": [], "createTime": _stamp(offer.created),
             "lastUpdateTime": _stamp(offer.updated)}
 
 
 # -- product.search.queryProductDetail (cross-border) ------------------------------------------
 
-def _crossborder_sku(sku: Sku, country: str) -> dict[str, Any]:
+def _crossborder_sku(offer: Offer, sku: Sku, country: str, currency: str, shape: Shape) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "amountOnSale": sku.amount_on_sale,
+        "amountOnSale": _count(sku.amount_on_sale, shape),
         "price": money_text(sku.price_cents),
         "skuId": sku.sku_id,
         "specId": sku.spec_id,
@@ -143,23 +198,79 @@ def _crossborder_sku(sku: Sku, country: str) -> dict[str, Any]:
              **({"skuImageUrl": absolute_image(v.image)} if v.image else {})}
             for v in sku.values
         ],
+        "fenxiaoPriceInfo": {"onePiecePrice": money_text(sku.consign_cents or sku.price_cents),
+                             "offerPrice": money_text(sku.price_cents)},
     }
+    if sku.cargo_number:
+        item["skuCode"] = sku.cargo_number
     if sku.consign_cents is not None:
         item["consignPrice"] = money_text(sku.consign_cents)
+    if sku.retail_cents is not None:
+        item["retailPrice"] = money_text(sku.retail_cents)
+    if offer.offer_id % 2:
+        item["promotionPrice"] = money_text(max(1, sku.price_cents * 95 // 100))
+    if currency:
+        item["foreignCurrencyPrice"] = _foreign(sku.price_cents, currency)
+        if sku.retail_cents is not None:
+            item["foreignCurrencyRetailPrice"] = _foreign(sku.retail_cents, currency)
     return item
 
 
-def crossborder_view(offer: Offer, country: str) -> dict[str, Any]:
-    """``product.search.queryProductDetail``: ``{"result": {"success": true, …, "result": {…}}}``."""
+def _crossborder_shipping(offer: Offer) -> dict[str, Any]:
     length, width, height = offer.size_cm
+    shipping: dict[str, Any] = {
+        "sendGoodsAddressText": f"{offer.seller.province} {offer.seller.city}",
+        "weight": _kilograms(offer.weight_grams),
+        "width": width,
+        "height": height,
+        "length": length,
+        "shippingTimeGuarantee": ("shipIn24Hours", "shipIn48Hours", "shipIn72Hours")[offer.offer_id % 3],
+    }
+    half = len(offer.skus) // 2  # the first half in grams (skuShippingInfoList), the rest in kg
+    if offer.skus:
+        shipping["skuShippingInfoList"] = [
+            {"skuId": sku.sku_id, "specId": sku.spec_id, "weight": offer.weight_grams, "length": length,
+             "width": width, "height": height} for sku in offer.skus[:half]]
+        shipping["skuShippingDetails"] = [
+            {"skuId": str(sku.sku_id), "weight": _kilograms(offer.weight_grams), "length": length,
+             "width": width, "height": height} for sku in offer.skus[half:]]
+    return shipping
+
+
+def crossborder_view(offer: Offer, country: str, currency: str = "", shape: Shape = PLAIN) -> dict[str, Any]:
+    """``product.search.queryProductDetail``: ``{"result": {"success": true, …, "result": {…}}}``."""
+    first_tier = offer.tiers[0].price_cents
+    consign = next((sku.consign_cents for sku in offer.skus if sku.consign_cents is not None), None)
+    sale: dict[str, Any] = {
+        "amountOnSale": _count(offer.amount_on_sale, shape),
+        "priceRangeList": _price_ranges(offer, currency),
+        "quoteType": offer.quote_type,
+        "unitInfo": {"unit": offer.unit, "transUnit": UNIT_TRANSLATIONS.get(offer.unit, "piece")},
+        "fenxiaoSaleInfo": {"onePiecePrice": money_text(consign or first_tier), "offerPrice": money_text(first_tier),
+                            "startQuantity": 1, "onePieceFreePostage": offer.offer_id % 5 == 0},
+    }
+    if consign is not None:
+        sale["consignPrice"] = money_text(consign)
+    if offer.offer_id % 3 == 0:
+        sale["jxhyPrice"] = money_text(max(1, first_tier * 95 // 100))
+    if offer.retail_cents is not None:
+        sale["retailPrice"] = money_text(offer.retail_cents)
+    if currency:
+        sale["foreignCurrencyPrice"] = _foreign(first_tier, currency)
+        if offer.retail_cents is not None:
+            sale["foreignCurrencyRetailPrice"] = _foreign(offer.retail_cents, currency)
+    cargo = next((sku.cargo_number.rsplit("-", 1)[0] for sku in offer.skus if sku.cargo_number), "")
     detail: dict[str, Any] = {
         "offerId": offer.offer_id,
         "categoryId": offer.category_id,
         "categoryName": offer.category_name,
+        "topCategoryId": offer.category_id // 1_000_000 or offer.category_id,
+        "secondCategoryId": offer.category_id // 1000 or offer.category_id,
+        "thirdCategoryId": offer.category_id,
         "subject": offer.subject,
         "subjectTrans": _tr(country, offer.subject),
         "description": offer.description,
-        "mainVideo": offer.main_video,
+        ("mainVedio" if shape.vedio else "mainVideo"): offer.main_video,
         "productImage": {
             "images": [absolute_image(path) for path in offer.images],
             "whiteImage": absolute_image(offer.white_image) if offer.white_image else "",
@@ -169,51 +280,68 @@ def crossborder_view(offer: Offer, country: str) -> dict[str, Any]:
              "attributeNameTrans": _tr(country, a.name), "valueTrans": _tr(country, a.value)}
             for a in offer.attributes
         ],
-        "productSkuInfos": [_crossborder_sku(sku, country) for sku in offer.skus],
-        "productSaleInfo": {
-            "amountOnSale": offer.amount_on_sale,
-            "priceRangeList": _price_ranges(offer),
-            "quoteType": offer.quote_type,
-            "unitInfo": {"unit": offer.unit, "transUnit": UNIT_TRANSLATIONS.get(offer.unit, "piece")},
-        },
-        "productShippingInfo": {
-            "sendGoodsAddressText": f"{offer.seller.province} {offer.seller.city}",
-            "weight": _kilograms(offer.weight_grams),
-            "width": width,
-            "height": height,
-            "length": length,
-        },
+        "productSkuInfos": [_crossborder_sku(offer, sku, country, currency, shape) for sku in offer.skus],
+        "productSaleInfo": sale,
+        "productShippingInfo": _crossborder_shipping(offer),
+        "channelPrice": {"channelSkuPriceList": [
+            {"skuId": sku.sku_id, "currentPrice": money_text(sku.price_cents)} for sku in offer.skus[:2]]},
         "minOrderQuantity": offer.min_order_quantity,
-        "status": offer.status,
+        "status": _status(offer, shape),
         "sellerOpenId": offer.seller.open_id,
         "companyName": offer.seller.company,
         "createDate": offer.created.strftime("%Y-%m-%d %H:%M:%S"),
         "tradeScore": offer.seller.trade_score,
+        "sellerDataInfo": {"compositeServiceScore": offer.seller.trade_score, "logisticsExperienceScore": "4.0",
+                           "repeatPurchasePercent": f"{offer.offer_id % 30}%", "tradeMedalLevel": "gold"},
+        "soldOut": "true" if offer.amount_on_sale == 0 else "false",
+        "monthSold": _count(offer.offer_id % 20000, shape),
     }
+    if cargo:
+        detail["productCargoNumber"] = cargo
     return {"result": {"success": True, "code": "200", "message": "成功", "result": detail}}
 
 
 # -- alibaba.fenxiao.productInfo.get -----------------------------------------------------------
 
-def _fenxiao_sku(offer: Offer, sku: Sku) -> dict[str, Any]:
+def _fenxiao_sku(offer: Offer, sku: Sku, shape: Shape = PLAIN) -> dict[str, Any]:
     item: dict[str, Any] = {
         "skuId": sku.sku_id,
         "specId": sku.spec_id,
         "cargoNumber": sku.cargo_number,
-        "amountOnSale": sku.amount_on_sale,
-        "price": _price(offer, sku.price_cents),
-        "skuAttributes": [
+        "amountOnSale": _count(sku.amount_on_sale, shape),
+    }
+    if shape.real_fenxiao:  # the spellings of real distribution replies
+        item["attributes"] = [
+            {"attributeID": v.attribute_id, "attributeValue": v.value,
+             **({"skuImageUrl": absolute_image(v.image)} if v.image else {})}
+            for v in sku.values
+        ]
+    else:
+        item["skuAttributes"] = [
             {"attributeId": v.attribute_id, "attributeName": v.name, "value": v.value,
              **({"skuImageUrl": absolute_image(v.image)} if v.image else {})}
             for v in sku.values
-        ],
-    }
-    return _with_optional_prices(item, offer, sku)
+        ]
+    if shape.reference_only:
+        return item
+    item["price"] = _price(offer, sku.price_cents, shape)
+    return _with_optional_prices(item, offer, sku, shape)
 
 
-def fenxiao_view(offer: Offer) -> dict[str, Any]:
+def fenxiao_view(offer: Offer, shape: Shape = PLAIN) -> dict[str, Any]:
     """``alibaba.fenxiao.productInfo.get``: ``{"success": true, "productInfo": {…}}``."""
     length, width, height = offer.size_cm
+    tiers_key = "priceRanges" if shape.real_fenxiao else "priceRangeList"
+    sale: dict[str, Any] = {
+        "amountOnSale": _count(offer.amount_on_sale, shape),
+        tiers_key: _price_ranges(offer, shape=shape),
+        "quoteType": offer.quote_type,
+        "unit": offer.unit,
+        "minOrderQuantity": offer.min_order_quantity,
+    }
+    if shape.reference_only:
+        del sale[tiers_key]
+    attribute_id = "attributeID" if shape.real_fenxiao else "attributeId"
     info: dict[str, Any] = {
         "productID": offer.offer_id,
         "subject": offer.subject,
@@ -222,17 +350,11 @@ def fenxiao_view(offer: Offer) -> dict[str, Any]:
         "description": offer.description,
         "productImage": {"images": [absolute_image(path) for path in offer.images]},
         "productAttribute": [
-            {"attributeId": a.attribute_id, "attributeName": a.name, "value": a.value}
+            {attribute_id: a.attribute_id, "attributeName": a.name, "value": a.value}
             for a in offer.attributes
         ],
-        "productSkuInfos": [_fenxiao_sku(offer, sku) for sku in offer.skus],
-        "productSaleInfo": {
-            "amountOnSale": offer.amount_on_sale,
-            "priceRangeList": _price_ranges(offer),
-            "quoteType": offer.quote_type,
-            "unit": offer.unit,
-            "minOrderQuantity": offer.min_order_quantity,
-        },
+        "productSkuInfos": [_fenxiao_sku(offer, sku, shape) for sku in offer.skus],
+        "productSaleInfo": sale,
         "productShippingInfo": {
             "sendGoodsAddressText": f"{offer.seller.province} {offer.seller.city}",
             "weight": _kilograms(offer.weight_grams),
@@ -242,25 +364,27 @@ def fenxiao_view(offer: Offer) -> dict[str, Any]:
             "freightTemplateID": offer.freight_template_id,
         },
         "minOrderQuantity": offer.min_order_quantity,
-        "status": offer.status,
+        "status": _status(offer, shape),
         "supplierLoginId": offer.seller.login_id,
         "companyName": offer.seller.company,
         "createTime": _stamp(offer.created),
         "lastUpdateTime": _stamp(offer.updated),
     }
+    if shape.reference_only:
+        info["referencePrice"] = _reference(offer) if shape.reference_range else money_text(offer.tiers[0].price_cents)
     return {"success": True, "productInfo": info}
 
 
-_RENDERERS: dict[str, Callable[[Offer, str], dict[str, Any]]] = {
-    PRODUCT_GET: lambda offer, _country: product_get_view(offer),
+_RENDERERS: dict[str, Callable[[Offer, str, str, Shape], dict[str, Any]]] = {
+    PRODUCT_GET: lambda offer, _country, _currency, shape: product_get_view(offer, shape),
     CROSSBORDER: crossborder_view,
-    FENXIAO: lambda offer, _country: fenxiao_view(offer),
+    FENXIAO: lambda offer, _country, _currency, shape: fenxiao_view(offer, shape),
 }
-_NOT_FOUND_BYTES = {api: dumps(body) for api, body in NOT_FOUND_BODIES.items()}
 
 
 class ProductBodies:
-    """Serialised replies of the product APIs, computed once per (api, offer id, country, drift).
+    """Serialised replies of the product APIs, computed once per (api, offer id, country,
+    currency, drift).
 
     The cache is keyed on the epoch in which the offer last drifted
     (:meth:`~.catalogue.Catalogue.drift_epoch`), not on the epoch asked for: a new epoch is served
@@ -271,19 +395,24 @@ class ProductBodies:
         self.catalogue = catalogue
         self._cached_body = lru_cache(maxsize=cache_size)(self._body)
 
-    @staticmethod
-    def not_found(api: str) -> bytes:
-        """The API's "no such offer" reply."""
-        return _NOT_FOUND_BYTES[api]
+    def shape(self, offer_id: int) -> Shape:
+        return shape_of(self.catalogue.seed, offer_id)
 
-    def body(self, api: str, offer_id: int, country: str = "", epoch: int = 0) -> tuple[bytes, bool]:
+    def not_found(self, api: str, offer_id: int = 0) -> bytes:
+        """The API's "no such offer" reply (its text under the key this offer's shape uses)."""
+        return dumps(not_found_body(api, self.shape(offer_id)))
+
+    def body(self, api: str, offer_id: int, country: str = "", epoch: int = 0,
+             currency: str = "") -> tuple[bytes, bool]:
         """``(body, found)`` of the offer at ``epoch``: ``found`` is False for the API's "no such
         offer" reply. ``KeyError`` for an API that is not a product API."""
-        return self._cached_body(api, offer_id, country, self.catalogue.drift_epoch(offer_id, epoch))
+        return self._cached_body(api, offer_id, country, currency, self.catalogue.drift_epoch(offer_id, epoch))
 
-    def _body(self, api: str, offer_id: int, country: str, drift_epoch: int) -> tuple[bytes, bool]:
+    def _body(self, api: str, offer_id: int, country: str, currency: str, drift_epoch: int) -> tuple[bytes, bool]:
         render = _RENDERERS[api]
         offer = self.catalogue.offer(offer_id, drift_epoch)
         if offer is None:
-            return _NOT_FOUND_BYTES[api], False
-        return dumps(render(offer, country if api == CROSSBORDER else "")), True
+            return self.not_found(api, offer_id), False
+        crossborder = api == CROSSBORDER
+        return dumps(render(offer, country if crossborder else "", currency if crossborder else "",
+                            self.shape(offer_id))), True
