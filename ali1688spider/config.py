@@ -252,6 +252,20 @@ ENABLED = flag("ALI1688_ENABLED", True, "false: switch off the gateway middlewar
 PROGRESS_INTERVAL = number("ALI1688_PROGRESS_INTERVAL", 30, "seconds between progress lines "
                            "(done/total, rate, ETA; 0: none)", group="run")
 STATS_FILE = text("ALI1688_STATS_FILE", "", "write the final stats here as JSON", group="run")
+def _fields(value: Any) -> str:
+    from .store.fields import Selection  # the product's field names: imported only to check a value
+
+    Selection.parse(str(value))
+    return str(value)
+
+
+FIELDS = _register(Setting(
+    "ALI1688_FIELDS", "", "store (and export) only these product fields, e.g. subject,price_tiers,skus.price,stock "
+    "(the id, source_api, available and the times are always kept; -a fields=… for one crawl)",
+    "a comma-separated list of product fields (python -m ali1688spider settings lists none: see the README)",
+    _fields, "run"))
+STORE_RAW = flag("ALI1688_STORE_RAW", True, "keep the API payload as received in each product's raw field",
+                 group="run")
 UNSAVED_DIR = text("ALI1688_UNSAVED_DIR", "unsaved", "where documents MongoDB could not take are saved "
                    "as JSON lines", group="run")
 SHARED_STATE = flag("ALI1688_SHARED_STATE", False, "share the token and the quota with other crawls through "

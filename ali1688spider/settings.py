@@ -75,6 +75,12 @@ EXTENSIONS = {
 HTTPCACHE_IGNORE_HTTP_CODES = [401, 429, 500, 502, 503, 504]
 
 FEED_EXPORT_ENCODING = "utf-8"
+# -O products.jsonl / .json / .csv: the document the store keeps, exact decimal strings (exports.py)
+FEED_EXPORTERS = {
+    "json": "ali1688spider.exports.ProductJsonExporter",
+    **{name: "ali1688spider.exports.ProductJsonLinesExporter" for name in ("jsonlines", "jsonl", "jl")},
+    "csv": "ali1688spider.exports.ProductCsvExporter",
+}
 
 # ---- Monitoring and alerts (spidermon) — see ali1688spider/monitoring and the README ----------
 # Its thresholds, interval and webhook are ALI1688_MONITOR_* / ALI1688_ALERT_* in config.py.

@@ -19,6 +19,7 @@ from .. import config, stat_keys
 from ..aop.product import Product
 from ..gateway.middlewares import quota_report
 from ..outcomes import FailureReason, FailureRecord, documents_stored, failure_recorded, fatal_stop, record_failure
+from ..store.fields import product_view
 from ..store.mongo import MongoStore, StorageError, product_document, storable_failure, storable_product
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ class MongoPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Product):
-            document = item.to_dict(include_raw=False)
-            document["raw"] = item.raw  # as received: made storable only if BSON cannot hold it
+            document = product_view(item, self.crawler)  # raw as received: made storable only if BSON refuses it
             await self._wait_for_room()
             self._products.append(product_document(document, datetime.now(UTC)))
             self.stats.max_value(stat_keys.MONGO_MAX_BUFFERED, len(self._products))  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from ..aop.product import known_status
 from ..aop.text import storable_text
 from ..gateway.call import META, RESULT, attempts_of
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
+from ..store.fields import Selection
 
 logger = logging.getLogger(__name__)
 MAX_LOGGED_STATUSES = 50
@@ -40,6 +41,7 @@ class ProductCallbacks:
 
     crawler: Any
     argument_error: str | None = None  # a spider argument the spider refused in __init__
+    selection: Selection | None = None  # -a fields=…: what is kept of each product (store/fields.py)
 
     def refused_arguments(self) -> bool:
         """Stop the crawl at once (one line, ``scrapy crawl`` exits 2) when an argument was refused."""

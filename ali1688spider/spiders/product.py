@@ -27,6 +27,7 @@ from ..gateway.call import api_request
 from ..inputs import SeenIds, count_references, language, read_references, split_ids
 from ..inputs import currency as inputs_currency
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
+from ..store.fields import Selection
 from ..store.freshness import FreshnessFilter
 from ..store.mongo import MongoStore, StorageError
 from .callbacks import ProductCallbacks, wait_for_room
@@ -49,7 +50,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
     def __init__(
         self, ids: str | None = None, ids_file: str | None = None, api: str = "product.get",
         country: str = "en", refresh_older_than: str | None = None, currency: str | None = None,
-        *args: Any, **kwargs: Any,
+        fields: str | None = None, *args: Any, **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.ids, self.ids_file, self.older_than = ids, ids_file, None
@@ -61,6 +62,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
             if ids_file and not Path(ids_file).is_file():
                 raise ValueError(f"ids_file {ids_file!r} does not exist")
             self.older_than = parse_duration(refresh_older_than) if refresh_older_than else None
+            self.selection = Selection.parse(fields) if fields is not None else None
             self.api = product_api(api)
             if self.api.key == "crossborder":
                 self.api_options = {"country": language(country)}

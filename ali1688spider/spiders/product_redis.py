@@ -31,6 +31,7 @@ from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
 from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry
 from ..outcomes import FailureReason, FailureRecord, documents_stored, input_key, is_stopping, record_failure
+from ..store.fields import Selection
 from ..store.freshness import FreshnessFilter
 from .callbacks import ProductCallbacks, wait_for_room
 
@@ -40,12 +41,14 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     name = QUEUE_SPIDER
     custom_settings: ClassVar[dict[str, Any]] = {config.SHARED_STATE.name: True}
 
-    def __init__(self, api: str = "product.get", country: str = "en", *args: Any, **kwargs: Any) -> None:
+    def __init__(self, api: str = "product.get", country: str = "en", fields: str | None = None,
+                 *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.default_api: ApiSpec = product_api("product.get")
         self.default_country = "en"
         try:  # a refused argument stops the crawl in start(): one line, exit 2 (raising here is a traceback)
             self.default_api, self.default_country = product_api(api), language(country)
+            self.selection = Selection.parse(fields) if fields is not None else None
         except ValueError as exc:
             self.argument_error = str(exc)
         self._held: dict[str, set[bytes]] = {}  # input key → queue entries leased for it
