@@ -43,6 +43,7 @@ QUOTA_LEARNED = "ali1688/quota/learned"  # the highest rate known to pass (0: no
 QUOTA_FOUND = "ali1688/quota/found"  # 1 once a throttle bounded the learned rate
 QUOTA_CUTS = "ali1688/quota/cuts"  # rate cuts after a throttle
 QUOTA_RAISES = "ali1688/quota/raises"  # rate raises (doubling, probes)
+LATENCY_PREFIX = "ali1688/latency/"  # + p50_ms, p95_ms, max_ms (all calls), + <api>/p95_ms… (per API)
 RESPONSE_PREFIX = "ali1688/response/"  # + an Outcome: how replies were classified
 ERROR_PREFIX = "ali1688/error/"  # + a gateway error code or an exception name
 RETRY_BASE = "ali1688/retry"  # get_retry_request's stats_base_key: …/count, …/reason_count/…
@@ -74,6 +75,11 @@ def failed(reason: str) -> str:
 
 def response(outcome: str) -> str:
     return RESPONSE_PREFIX + outcome
+
+
+def latency(figure: str, api: str | None = None) -> str:
+    """``ali1688/latency/p95_ms`` (all calls) or ``ali1688/latency/<api>/p95_ms``."""
+    return f"{LATENCY_PREFIX}{api}/{figure}" if api else f"{LATENCY_PREFIX}{figure}"
 
 
 def error(code: str) -> str:

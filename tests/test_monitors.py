@@ -28,7 +28,7 @@ from ali1688spider.sandbox.config import DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
 from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, scrapy_crawl
 
-MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Ids accounted",
+MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Latency", "Ids accounted",
             "Finish reason")
 WEBHOOK_TOKEN = "T0KEN-in-the-webhook-path"
 
@@ -108,7 +108,7 @@ async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, cap
     (summary,) = summaries(caplog)
     text = summary.getMessage()
     assert summary.levelno == logging.INFO
-    assert text.splitlines()[0] == "monitors at the end of the crawl: all 6 passed"
+    assert text.splitlines()[0] == "monitors at the end of the crawl: all 7 passed"
     for monitor in MONITORS:
         assert any(line.split()[:1] == ["ok"] and monitor in line for line in text.splitlines()), monitor
     # unknown ids and junk are the input's fault, not failed calls; the duplicate is accounted for
@@ -135,7 +135,7 @@ async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, data
     (summary,) = summaries(caplog)
     text = summary.getMessage()
     assert summary.levelno == logging.WARNING
-    assert text.splitlines()[0] == "monitors at the end of the crawl: 1 of 6 FAILED"
+    assert text.splitlines()[0] == "monitors at the end of the crawl: 1 of 7 FAILED"
     (line,) = [line for line in text.splitlines() if "Error rate" in line]
     assert line.split()[0] == "FAIL"
     assert "24.0% (6 failed calls of 25 ids taken), max 5.0% [ALI1688_MONITOR_MAX_ERROR_RATE]" in line
@@ -201,7 +201,7 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     assert stats["ali1688/alert/periodic"] == len(periodic)
     for record in periodic:
         text = record.getMessage()
-        assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 4 FAILED"
+        assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 5 FAILED"
         assert "Ids accounted" not in text and "Finish" not in text  # ids in flight are not missing
     # the same failure again is not re-sent; the end of the crawl always is
     assert [post["json"]["stage"] for post in webhook.posts] == ["periodic", "close"]
@@ -219,7 +219,7 @@ def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database,
     done = scrapy_crawl(env, "-a", "ids=" + ",".join(fresh_ids(20)), "-s", "CONCURRENT_REQUESTS=4")
     output = done.stdout + done.stderr
     assert done.returncode == status, output[-3000:]
-    assert "monitors at the end of the crawl: 1 of 6 FAILED" in output
+    assert "monitors at the end of the crawl: 1 of 7 FAILED" in output
     assert ("exit status 3: 1 monitor(s) failed and ALI1688_FAIL_ON_ALERT is set" in output) == (status == 3)
     (post,) = webhook.posts
     assert post["json"]["failed"][0]["monitor"] == "Error rate"
@@ -384,3 +384,38 @@ def test_key_stats_are_numbers_from_the_project_and_scrapy_counts_only():
              "dupefilter/filtered": 1, "ali1688/redis/errors": 4}
     assert key_stats(stats) == {"ali1688/error/gw.QosAppFrequencyLimit": 2, "ali1688/failed/gave_up": 1,
                                 "ali1688/products": 3, "dupefilter/filtered": 1}
+
+
+def test_latency_percentiles_are_read_within_five_percent():
+    from ali1688spider.gateway.latency import Latencies
+
+    latencies = Latencies()
+    for ms in range(1, 1001):  # 1 … 1000 ms, twice as many calls to crossborder
+        latencies.add("product.get", ms / 1000)
+        latencies.add("crossborder", ms / 1000)
+        latencies.add("crossborder", 2 * ms / 1000)
+    summary = latencies.summary()
+    assert summary["product.get"]["calls"] == 1000 and summary["all"]["calls"] == 3000
+    assert 500 <= summary["product.get"]["p50_ms"] <= 500 * 1.05
+    assert 950 <= summary["product.get"]["p95_ms"] <= 950 * 1.05
+    assert summary["crossborder"]["max_ms"] == 2000.0 and summary["product.get"]["max_ms"] == 1000.0
+    assert Latencies().summary() == {}
+    reading = readings.latency_p95({"ali1688/latency/p95_ms": 3200.4, "ali1688/latency/a/p95_ms": 100,
+                                    "ali1688/latency/b/p95_ms": 3300}, 3000)
+    assert not reading.ok and reading.text == "3200 ms, max 3000 ms; slowest API b"
+    assert readings.latency_p95({}, 3000).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_gateway_fails_the_latency_monitor_and_the_alert_says_so(emulator_factory, database, webhook):
+    uri, name, db = database
+    slow = emulator_factory(latency_ms=250)
+    settings = crawl_settings(slow.url, uri, name, ALI1688_MONITOR_MAX_P95_MS=150, ALI1688_ALERT_WEBHOOK=webhook.url)
+    crawler = await run_crawl(settings, ids=",".join(fresh_ids(12)))
+    stats = crawler.stats.get_stats()
+    assert 250 <= stats["ali1688/latency/p50_ms"] <= 400 and stats["ali1688/latency/product.get/p95_ms"] >= 250
+    (post,) = webhook.posts
+    failed = post["json"]["failed"]
+    assert [item["monitor"] for item in failed] == ["Latency"] and "max 150 ms" in failed[0]["message"]
+    run = db.runs.find_one({})
+    assert run["latency"]["all"]["p95_ms"] >= 250 and run["latency"]["product.get"]["max_ms"] >= 250

@@ -129,6 +129,7 @@ def dataset() -> dict[str, list[dict[str, Any]]]:
              "finish_reason": "shutdown", "fetched": 4, "failed": 5,
              "failed_by_reason": {"gave_up": 2, "business_failure": 2, "invalid_reference": 1},
              "fresh": 1, "retried": 2, "token_refreshes": 1, "elapsed_seconds": 3.83, "products_per_second": 2.35,
+             "latency": {"all": {"p50_ms": 52.3, "p95_ms": 181.0, "max_ms": 940.0}, "bad": "x"},
              "quota": {"mode": "auto", "ceiling": 0, "start_rate": 4.0, "rate": 20.0, "learned": 20.0, "found": True,
                        "cuts": 2, "raises": 3, "series": [
                            [1000, 1, 4, 0, 4.0], [1001, 1, 8, 0, 8.0], [1002, 1, 16, 0, 16.0], [1003, 1, 23, 3, 20.0],
@@ -223,6 +224,7 @@ def test_totals(page: str) -> None:
     assert cards["last run's rate (products per second)"] == "2.35/s"
     runs = Tables(page).tables["runs"]
     assert [row[1:6] for row in runs[1:]] == [["run-new", "product", "shutdown", "4", "5"]]
+    assert runs[0][-1] == "latency p50 / p95" and runs[1][-1] == "52 / 181 ms"
 
 
 def test_failures_by_reason(page: str) -> None:

@@ -31,6 +31,7 @@ from ..outcomes import fatal_stop, is_stopping, stop_cleanly
 from .adaptive import AdaptiveQuota, local_adaptive
 from .budget import DailyBudget, FileLedger
 from .call import GENERATION, META, NOT_BEFORE, PERMIT, RESULT, TOKEN_RETRIES, sign_in_place, unsign_in_place
+from .latency import Latencies
 from .pace import Pace
 from .quota import LOST, OK, THROTTLED, NoQuota, QuotaLimiter
 from .rate import RateRule
@@ -91,6 +92,7 @@ def build_token_store(crawler: Crawler, gateway: GatewayConfig) -> TokenStore:
 
 #: Distinct error codes counted under their own stat key in one crawl.
 MAX_ERROR_KEYS = 50
+LATENCY_EVERY = 1000  # the latency stats follow each reply up to this many, then once a second
 
 
 class GatewayAuthMiddleware:
@@ -251,6 +253,9 @@ class GatewayResponseMiddleware:
         self._foreign_in_a_row = 0
         self._error_keys: set[str] = set()
         self._replies = 0
+        self.latencies = Latencies()
+        self._latency_shown = 0.0
+        crawler.signals.connect(self.show_latencies, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> GatewayResponseMiddleware:
@@ -264,6 +269,13 @@ class GatewayResponseMiddleware:
             return response
         self._replies += 1
         self._errors_in_a_row = 0
+        took = request.meta.get("download_latency")
+        if isinstance(took, float | int):
+            self.latencies.add(call["api"], took)
+            now = time.monotonic()
+            if self._replies <= LATENCY_EVERY or now - self._latency_shown >= 1.0:
+                self._latency_shown = now
+                self.show_latencies()
         result = classify_response(response.status, response.body, product_api(call["api"]))
         await self._replied(request, THROTTLED if result.outcome is Outcome.THROTTLE else OK)
         self.stats.inc_value(stat_keys.response(result.outcome.value))
@@ -350,6 +362,12 @@ class GatewayResponseMiddleware:
             retry.meta[TOKEN_RETRIES] = tried + 1
             retry.meta.pop(NOT_BEFORE, None)
         return retry
+
+    def show_latencies(self) -> None:
+        """p50/p95/max of the calls so far into the stats."""
+        for api, figures in self.latencies.summary().items():
+            for figure in ("p50_ms", "p95_ms", "max_ms"):
+                self.stats.set_value(stat_keys.latency(figure, None if api == "all" else api), figures[figure])
 
     def _error_key(self, code: str) -> str:
         """``ali1688/error/<code>``; past ``MAX_ERROR_KEYS`` distinct codes (a gateway may send any

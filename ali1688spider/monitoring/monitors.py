@@ -63,6 +63,15 @@ class ThrottleRateMonitor(ReadingMonitor):
         self.check(readings.throttle_rate(self.stats, self.thresholds.max_throttle_rate))
 
 
+@monitors.name("Latency")
+class LatencyMonitor(ReadingMonitor):
+    """The gateway's 95th-percentile response time: a slow gateway, proxy or network."""
+
+    @monitors.name("p95 response time ≤ ALI1688_MONITOR_MAX_P95_MS")
+    def test_latency(self) -> None:
+        self.check(readings.latency_p95(self.stats, self.thresholds.max_p95_ms))
+
+
 @monitors.name("Token refreshes")
 class TokenRefreshMonitor(ReadingMonitor):
     """Access-token refreshes per hour of crawl."""
@@ -108,7 +117,8 @@ class FinishReason(FinishReasonMonitor):  # type: ignore[misc]
             raise self.failureException(str(exc)) from None
 
 
-RATE_MONITORS: list[type[Any]] = [ErrorRateMonitor, ThrottleRateMonitor, TokenRefreshMonitor, InvalidProductsMonitor]
+RATE_MONITORS: list[type[Any]] = [ErrorRateMonitor, ThrottleRateMonitor, TokenRefreshMonitor, InvalidProductsMonitor,
+                                  LatencyMonitor]
 
 
 class CloseMonitorSuite(MonitorSuite):  # type: ignore[misc]

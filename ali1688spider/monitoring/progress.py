@@ -37,6 +37,14 @@ def quota_text(stats: dict[str, Any], *, final: bool = False) -> str:
     return text
 
 
+def latency_text(stats: dict[str, Any]) -> str:
+    """``p50 52 ms, p95 80 ms, max 310 ms`` of the gateway's replies; "none" without calls."""
+    figures = [stats.get(stat_keys.latency(name)) for name in ("p50_ms", "p95_ms", "max_ms")]
+    if figures[0] is None:
+        return "none"
+    return "p50 {:.0f} ms, p95 {:.0f} ms, max {:.0f} ms".format(*figures)
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600:
@@ -117,12 +125,13 @@ class CrawlProgress:
             "token_refreshes": self._get(stat_keys.TOKEN_REFRESH), "elapsed": _duration(elapsed),
             "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
             "quota": quota_text(self.stats.get_stats(), final=True) or "no pacing",  # type: ignore[union-attr]
+            "latency": latency_text(self.stats.get_stats()),  # type: ignore[union-attr]
         }
         self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
         logger.info(
             "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "
-            "quota %(quota)s, finish reason %(finish_reason)s", summary,
+            "latency %(latency)s, quota %(quota)s, finish reason %(finish_reason)s", summary,
         )
         if self.stats_file:
             stats = self.stats.get_stats()  # type: ignore[union-attr]

@@ -30,6 +30,7 @@ class Thresholds:
     max_throttle_rate: float
     max_token_refreshes_per_hour: float
     max_invalid_rate: float
+    max_p95_ms: float = 3000.0
 
     @classmethod
     def from_settings(cls, settings: config.SettingsLike) -> Thresholds:
@@ -37,6 +38,7 @@ class Thresholds:
         return cls(
             config.MONITOR_MAX_ERROR_RATE.get(settings), config.MONITOR_MAX_THROTTLE_RATE.get(settings),
             config.MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR.get(settings), config.MONITOR_MAX_INVALID_RATE.get(settings),
+            config.MONITOR_MAX_P95_MS.get(settings),
         )
 
 
@@ -111,6 +113,18 @@ def throttle_rate(stats: Mapping[str, Any], limit: float) -> Reading:
     return Reading("throttle rate", rate <= limit, rate, limit,
                    f"{rate:.1%} ({throttled} throttled of {sent} calls sent{short}), max {limit:.1%}",
                    config.MONITOR_MAX_THROTTLE_RATE.name)
+
+
+def latency_p95(stats: Mapping[str, Any], limit: float) -> Reading:
+    """The gateway's 95th-percentile response time over the crawl's calls (all APIs), and the
+    slowest API's when there are several."""
+    p95 = float(stats.get(stat_keys.latency("p95_ms")) or 0.0)
+    per_api = {key[len(stat_keys.LATENCY_PREFIX):-len("/p95_ms")]: float(value) for key, value in stats.items()
+               if key.startswith(stat_keys.LATENCY_PREFIX) and key.endswith("/p95_ms")}
+    slowest = f"; slowest API {max(per_api, key=per_api.__getitem__)}" if len(per_api) > 1 else ""
+    calls = "" if p95 else " (no calls yet)"
+    return Reading("latency p95", p95 <= limit, p95, limit,
+                   f"{p95:.0f} ms{calls}, max {limit:.0f} ms{slowest}", config.MONITOR_MAX_P95_MS.name)
 
 
 def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -> Reading:

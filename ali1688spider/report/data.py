@@ -101,6 +101,7 @@ class LastRun:
     elapsed_seconds: float | None
     products_per_second: float | None
     quota: RunQuota | None = None
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)  # "all" / API → p50_ms, p95_ms, max_ms
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,15 @@ def _run(doc: Mapping[str, Any]) -> LastRun:
         fetched=_count(doc.get("fetched")), failed=_count(doc.get("failed")),
         elapsed_seconds=number("elapsed_seconds"), products_per_second=number("products_per_second"),
         quota=_quota(doc.get("quota")),
+        latency=_latency(doc.get("latency")),
     )
+
+
+def _latency(doc: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(doc, Mapping):
+        return {}
+    return {str(scope): {str(k): _number(v) for k, v in figures.items()}
+            for scope, figures in doc.items() if isinstance(figures, Mapping)}
 
 
 def _number(value: Any) -> float:

@@ -120,14 +120,22 @@ def runs_section(runs: list[LastRun]) -> str:
     if not runs:
         return '<h2 id="runs">Runs in the window</h2><p class="empty">No run in the window.</p>'
     head = [("started", False), ("run", False), ("spider", False), ("finish reason", False), ("fetched", True),
-            ("failed", True), ("elapsed", True), ("rate", True)]
+            ("failed", True), ("elapsed", True), ("rate", True), ("latency p50 / p95", True)]
     rows = [[
         f"<td>{e(when(run.started_at))}</td>", f"<td>{e(run.run_id)}</td>", f"<td>{e(run.spider)}</td>",
         f"<td>{e(run.finish_reason)}</td>", _num(count(run.fetched)), _num(count(run.failed)),
         _num(f"{run.elapsed_seconds:,.0f} s" if run.elapsed_seconds is not None else "—"),
         _num(f"{run.products_per_second:.2f}/s" if run.products_per_second is not None else "—"),
+        _num(_latency(run)),
     ] for run in runs]
     return f'<h2 id="runs">Runs in the window (latest {len(runs)})</h2>{_table(head, rows, css_class="runs")}'
+
+
+def _latency(run: LastRun) -> str:
+    figures = run.latency.get("all")
+    if not figures:
+        return "—"
+    return f"{figures.get('p50_ms', 0):,.0f} / {figures.get('p95_ms', 0):,.0f} ms"
 
 
 def failures_section(reasons: list[ReasonRow]) -> str:
