@@ -43,6 +43,7 @@ QUOTA_LEARNED = "ali1688/quota/learned"  # the highest rate known to pass (0: no
 QUOTA_FOUND = "ali1688/quota/found"  # 1 once a throttle bounded the learned rate
 QUOTA_CUTS = "ali1688/quota/cuts"  # rate cuts after a throttle
 QUOTA_RAISES = "ali1688/quota/raises"  # rate raises (doubling, probes)
+SHAPE_PREFIX = "ali1688/shape/"  # + <api>/sampled, <api>/unknown/<key path>, <api>/missing/<key>
 LATENCY_PREFIX = "ali1688/latency/"  # + p50_ms, p95_ms, max_ms (all calls), + <api>/p95_ms… (per API)
 RESPONSE_PREFIX = "ali1688/response/"  # + an Outcome: how replies were classified
 ERROR_PREFIX = "ali1688/error/"  # + a gateway error code or an exception name
@@ -80,6 +81,27 @@ def response(outcome: str) -> str:
 def latency(figure: str, api: str | None = None) -> str:
     """``ali1688/latency/p95_ms`` (all calls) or ``ali1688/latency/<api>/p95_ms``."""
     return f"{LATENCY_PREFIX}{api}/{figure}" if api else f"{LATENCY_PREFIX}{figure}"
+
+
+def shape(api: str, kind: str, key: str | None = None) -> str:
+    """``ali1688/shape/<api>/sampled`` or ``ali1688/shape/<api>/<unknown|missing>/<key>``."""
+    return f"{SHAPE_PREFIX}{api}/{kind}" + (f"/{key}" if key else "")
+
+
+def shape_counts(stats: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{api: {"sampled": n, "unknown": {key: n}, "missing": {key: n}}}`` from the stats."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in stats.items():
+        if not name.startswith(SHAPE_PREFIX):
+            continue
+        api, _, rest = name[len(SHAPE_PREFIX):].partition("/")
+        entry = found.setdefault(api, {"sampled": 0, "unknown": {}, "missing": {}})
+        kind, _, key = rest.partition("/")
+        if kind == "sampled":
+            entry["sampled"] = value
+        elif kind in ("unknown", "missing") and key:
+            entry[kind][key] = value
+    return found
 
 
 def error(code: str) -> str:

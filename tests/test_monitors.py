@@ -28,7 +28,8 @@ from ali1688spider.sandbox.config import DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 
 from .crawling import crawl_env, crawl_settings, fresh_ids, fresh_missing, run_crawl, scrapy_crawl
 
-MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Latency", "Ids accounted",
+MONITORS = ("Error rate", "Throttle rate", "Token refreshes", "Invalid products", "Latency", "Reply shape",
+            "Ids accounted",
             "Finish reason")
 WEBHOOK_TOKEN = "T0KEN-in-the-webhook-path"
 
@@ -108,7 +109,7 @@ async def test_clean_crawl_passes_every_monitor(emulator, database, webhook, cap
     (summary,) = summaries(caplog)
     text = summary.getMessage()
     assert summary.levelno == logging.INFO
-    assert text.splitlines()[0] == "monitors at the end of the crawl: all 7 passed"
+    assert text.splitlines()[0] == "monitors at the end of the crawl: all 8 passed"
     for monitor in MONITORS:
         assert any(line.split()[:1] == ["ok"] and monitor in line for line in text.splitlines()), monitor
     # unknown ids and junk are the input's fault, not failed calls; the duplicate is accounted for
@@ -135,7 +136,7 @@ async def test_failed_calls_fail_the_error_rate_monitor_and_alert(emulator, data
     (summary,) = summaries(caplog)
     text = summary.getMessage()
     assert summary.levelno == logging.WARNING
-    assert text.splitlines()[0] == "monitors at the end of the crawl: 1 of 7 FAILED"
+    assert text.splitlines()[0] == "monitors at the end of the crawl: 1 of 8 FAILED"
     (line,) = [line for line in text.splitlines() if "Error rate" in line]
     assert line.split()[0] == "FAIL"
     assert "24.0% (6 failed calls of 25 ids taken), max 5.0% [ALI1688_MONITOR_MAX_ERROR_RATE]" in line
@@ -201,7 +202,7 @@ async def test_periodic_checks_on_a_long_crawl_alert_once(emulator, database, we
     assert stats["ali1688/alert/periodic"] == len(periodic)
     for record in periodic:
         text = record.getMessage()
-        assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 5 FAILED"
+        assert text.splitlines()[0] == "monitors so far (periodic check): 1 of 6 FAILED"
         assert "Ids accounted" not in text and "Finish" not in text  # ids in flight are not missing
     # the same failure again is not re-sent; the end of the crawl always is
     assert [post["json"]["stage"] for post in webhook.posts] == ["periodic", "close"]
@@ -219,7 +220,7 @@ def test_scrapy_crawl_exits_3_on_a_failed_monitor_when_asked(emulator, database,
     done = scrapy_crawl(env, "-a", "ids=" + ",".join(fresh_ids(20)), "-s", "CONCURRENT_REQUESTS=4")
     output = done.stdout + done.stderr
     assert done.returncode == status, output[-3000:]
-    assert "monitors at the end of the crawl: 1 of 7 FAILED" in output
+    assert "monitors at the end of the crawl: 1 of 8 FAILED" in output
     assert ("exit status 3: 1 monitor(s) failed and ALI1688_FAIL_ON_ALERT is set" in output) == (status == 3)
     (post,) = webhook.posts
     assert post["json"]["failed"][0]["monitor"] == "Error rate"

@@ -281,3 +281,58 @@ async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
     assert crawler.stats.get_value("ali1688/status/unknown") == len(ids)
     assert db.products.count_documents({"status": "frozen-by-risk", "available": True}) == len(ids)
     assert sum("an offer status no rule knows: 'frozen-by-risk'" in r.getMessage() for r in caplog.records) == 1
+
+
+# -- shape drift -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao"])
+def test_the_emulators_replies_carry_no_key_the_rules_do_not_know(api):
+    """Every key the emulator sends (in every shape) is read or knowingly kept in raw: a new key in
+    a real reply stands out."""
+    from ali1688spider.aop.apis import PRODUCT_APIS
+    from ali1688spider.aop.shape import drift
+    from ali1688spider.sandbox.views import ProductBodies
+
+    bodies = ProductBodies(CATALOGUE)
+    for offer_id in CATALOGUE.offer_ids(200, start=650_000_000_000):
+        body, found = bodies.body(api, offer_id, "en", 0, "USD")
+        assert found
+        payload = PRODUCT_APIS[api].product_payload(decode_json(body))
+        assert drift(api, payload) == (set(), set()), offer_id
+
+
+def test_drift_names_new_and_missing_keys():
+    from ali1688spider.aop.shape import drift
+
+    payload = through_json({**CROSSBORDER_DETAIL, "newField": 1, "subject": ""})
+    payload["productSaleInfo"]["priceRangeList"][0]["tierBonus"] = "1"
+    payload["productSkuInfos"][1]["skuWeightGram"] = 5
+    del payload["status"]
+    unknown, missing = drift("crossborder", payload)
+    assert unknown == {"newField", "productSaleInfo.priceRangeList[].tierBonus", "productSkuInfos[].skuWeightGram"}
+    assert missing == {"subject", "status"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_key_and_a_missing_one_fail_the_shape_monitor(database, caplog):
+    uri, name, db = database
+    ids = fresh_ids(30)
+
+    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
+        data = json.loads(body)
+        if int(offer_id) % 3 == 0:  # a third of the replies: 1688 added a key and dropped another
+            data["productInfo"]["saleInfo"]["priceAuthV2"] = True
+            data["productInfo"].pop("status", None)
+        return json.dumps(data).encode()
+
+    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
+        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    stats = crawler.stats.get_stats()
+    changed = sum(1 for offer_id in ids if int(offer_id) % 3 == 0)
+    assert stats["ali1688/shape/product.get/sampled"] == len(ids)
+    assert stats["ali1688/shape/product.get/unknown/saleInfo.priceAuthV2"] == changed
+    assert stats["ali1688/shape/product.get/missing/status"] == changed
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("monitors at the end"))
+    assert "FAIL  Reply shape" in summary and "new saleInfo.priceAuthV2" in summary and "missing status" in summary
+    run = db.runs.find_one({})
+    assert run["shape"]["product.get"]["unknown"] == {"saleInfo.priceAuthV2": changed}

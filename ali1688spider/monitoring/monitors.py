@@ -72,6 +72,15 @@ class LatencyMonitor(ReadingMonitor):
         self.check(readings.latency_p95(self.stats, self.thresholds.max_p95_ms))
 
 
+@monitors.name("Reply shape")
+class ShapeMonitor(ReadingMonitor):
+    """Keys 1688 started or stopped sending: a new key no rule reads, an expected one gone."""
+
+    @monitors.name("new or missing keys ≤ ALI1688_MONITOR_MAX_SHAPE_CHANGE of sampled replies")
+    def test_reply_shape(self) -> None:
+        self.check(readings.shape_drift(self.stats, self.thresholds.max_shape_change))
+
+
 @monitors.name("Token refreshes")
 class TokenRefreshMonitor(ReadingMonitor):
     """Access-token refreshes per hour of crawl."""
@@ -118,7 +127,7 @@ class FinishReason(FinishReasonMonitor):  # type: ignore[misc]
 
 
 RATE_MONITORS: list[type[Any]] = [ErrorRateMonitor, ThrottleRateMonitor, TokenRefreshMonitor, InvalidProductsMonitor,
-                                  LatencyMonitor]
+                                  LatencyMonitor, ShapeMonitor]
 
 
 class CloseMonitorSuite(MonitorSuite):  # type: ignore[misc]

@@ -37,6 +37,15 @@ def quota_text(stats: dict[str, Any], *, final: bool = False) -> str:
     return text
 
 
+def shape_text(stats: dict[str, Any]) -> str:
+    """``unchanged`` or ``new productSaleInfo.fooBar (crossborder, 12 of 200); missing …``."""
+    parts = [f"{label} {key} ({api}, {seen} of {counts['sampled']})"
+             for api, counts in sorted(stat_keys.shape_counts(stats).items())
+             for kind, label in (("unknown", "new"), ("missing", "missing"))
+             for key, seen in sorted(counts[kind].items())]
+    return "; ".join(parts[:10]) + (" …" if len(parts) > 10 else "") if parts else "unchanged"
+
+
 def latency_text(stats: dict[str, Any]) -> str:
     """``p50 52 ms, p95 80 ms, max 310 ms`` of the gateway's replies; "none" without calls."""
     figures = [stats.get(stat_keys.latency(name)) for name in ("p50_ms", "p95_ms", "max_ms")]
@@ -126,12 +135,13 @@ class CrawlProgress:
             "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
             "quota": quota_text(self.stats.get_stats(), final=True) or "no pacing",  # type: ignore[union-attr]
             "latency": latency_text(self.stats.get_stats()),  # type: ignore[union-attr]
+            "shape": shape_text(self.stats.get_stats()),  # type: ignore[union-attr]
         }
         self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
         logger.info(
             "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "
-            "latency %(latency)s, quota %(quota)s, finish reason %(finish_reason)s", summary,
+            "latency %(latency)s, quota %(quota)s, reply shape %(shape)s, finish reason %(finish_reason)s", summary,
         )
         if self.stats_file:
             stats = self.stats.get_stats()  # type: ignore[union-attr]

@@ -31,6 +31,7 @@ class Thresholds:
     max_token_refreshes_per_hour: float
     max_invalid_rate: float
     max_p95_ms: float = 3000.0
+    max_shape_change: float = 0.05
 
     @classmethod
     def from_settings(cls, settings: config.SettingsLike) -> Thresholds:
@@ -38,7 +39,7 @@ class Thresholds:
         return cls(
             config.MONITOR_MAX_ERROR_RATE.get(settings), config.MONITOR_MAX_THROTTLE_RATE.get(settings),
             config.MONITOR_MAX_TOKEN_REFRESHES_PER_HOUR.get(settings), config.MONITOR_MAX_INVALID_RATE.get(settings),
-            config.MONITOR_MAX_P95_MS.get(settings),
+            config.MONITOR_MAX_P95_MS.get(settings), config.MONITOR_MAX_SHAPE_CHANGE.get(settings),
         )
 
 
@@ -125,6 +126,26 @@ def latency_p95(stats: Mapping[str, Any], limit: float) -> Reading:
     calls = "" if p95 else " (no calls yet)"
     return Reading("latency p95", p95 <= limit, p95, limit,
                    f"{p95:.0f} ms{calls}, max {limit:.0f} ms{slowest}", config.MONITOR_MAX_P95_MS.name)
+
+
+def shape_drift(stats: Mapping[str, Any], limit: float) -> Reading:
+    """The largest share of an API's sampled replies that carried a key no rule knows, or lacked
+    an expected one; the text names every key over the limit (``ali1688/shape/…``)."""
+    worst, over, sampled_total = 0.0, [], 0
+    for api, counts in sorted(stat_keys.shape_counts(stats).items()):
+        sampled = counts["sampled"] or 0
+        sampled_total += sampled
+        for kind, label in (("unknown", "new"), ("missing", "missing")):
+            for key, seen in sorted(counts[kind].items()):
+                share = seen / sampled if sampled else 0.0
+                worst = max(worst, share)
+                if share > limit:
+                    over.append(f"{api}: {label} {key} ({seen} of {sampled})")
+    if over:
+        text = f"reply shape changed: {'; '.join(over[:10])}{' …' if len(over) > 10 else ''}, max {limit:.0%}"
+    else:
+        text = f"no key past {limit:.0%} of {sampled_total} sampled replies (largest share {worst:.1%})"
+    return Reading("reply shape", not over, worst, limit, text, config.MONITOR_MAX_SHAPE_CHANGE.name)
 
 
 def token_refresh_rate(stats: Mapping[str, Any], limit: float, elapsed: float) -> Reading:

@@ -261,6 +261,7 @@ def run_document(spider: str, stats: dict[str, Any], reason: str,
         "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
         "latency": latency_figures(stats),
+        "shape": stat_keys.shape_counts(stats),
         "quota": quota,
     }
 

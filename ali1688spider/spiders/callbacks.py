@@ -18,6 +18,7 @@ from ..aop.normalize import NormalizationError, normalize
 from ..aop.product import known_status
 from ..aop.text import storable_text
 from ..gateway.call import META, RESULT, attempts_of
+from ..monitoring.shapes import ShapeWatch
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.fields import Selection
 
@@ -79,7 +80,14 @@ class ProductCallbacks:
             return
         if not known_status(product.status):
             self._unknown_status(product.status or "")
+        self._shapes().see(call["api"], result.payload)
         yield product  # counted as ali1688/products once ValidationPipeline accepts it
+
+    def _shapes(self) -> ShapeWatch:
+        watch = self.__dict__.get("_shape_watch")
+        if watch is None:
+            watch = self.__dict__["_shape_watch"] = ShapeWatch(self.crawler.stats)
+        return watch  # type: ignore[no-any-return]
 
     def _unknown_status(self, status: str) -> None:
         """A status 1688 documents nowhere: counted, logged once per value (at most 50 values);
