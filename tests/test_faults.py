@@ -420,8 +420,8 @@ WRONG_SHAPES: list[tuple[str, Callable[[str, bytes], Any]]] = [
     ("images a string", lambda oid, body: {"productInfo": {**_valid_info(body), "image": {"images": "a.jpg"}}}),
     ("price an object", lambda oid, body: {"productInfo": {
         **_valid_info(body), "saleInfo": {"priceRanges": [{"startQuantity": 1, "price": {"value": 1}}]}}}),
-    ("no price at all", lambda oid, body: {"productInfo": {
-        **_valid_info(body), "saleInfo": {}, "skuInfos": []}}),
+    ("no price at all", lambda oid, body: {"productInfo": {  # (the emulator may send a referencePrice too)
+        **_valid_info(body), "saleInfo": {}, "skuInfos": [], "referencePrice": ""}}),
 ]
 
 
