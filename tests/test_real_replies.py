@@ -266,6 +266,12 @@ async def test_crawls_exercise_every_shape_of_every_api(emulator, database, api)
     assert {variant[0] for variant in seen} == {True, False} and {variant[2] for variant in seen} == {True, False}
 
 
+async def crawl_rewritten(uri: str, name: str, ids: list[str], rewrite: Any) -> Any:
+    """Crawl ``ids`` through a proxy that rewrites each product reply with ``rewrite(offer id, status, body)``."""
+    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
+        return await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+
+
 @pytest_twisted.ensureDeferred
 async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
     uri, name, db = database
@@ -276,8 +282,7 @@ async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
         data["productInfo"]["status"] = "frozen-by-risk"
         return json.dumps(data).encode()
 
-    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
-        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    crawler = await crawl_rewritten(uri, name, ids, rewrite)
     assert crawler.stats.get_value("ali1688/status/unknown") == len(ids)
     assert db.products.count_documents({"status": "frozen-by-risk", "available": True}) == len(ids)
     assert sum("an offer status no rule knows: 'frozen-by-risk'" in r.getMessage() for r in caplog.records) == 1
@@ -325,8 +330,7 @@ async def test_a_new_key_and_a_missing_one_fail_the_shape_monitor(database, capl
             data["productInfo"].pop("status", None)
         return json.dumps(data).encode()
 
-    with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
-        crawler = await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
+    crawler = await crawl_rewritten(uri, name, ids, rewrite)
     stats = crawler.stats.get_stats()
     changed = sum(1 for offer_id in ids if int(offer_id) % 3 == 0)
     assert stats["ali1688/shape/product.get/sampled"] == len(ids)
