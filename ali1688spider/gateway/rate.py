@@ -19,6 +19,11 @@ started in that second):
   :data:`MAX_WAIT`), so a stable quota costs fewer and fewer throttled calls.
 - **A ceiling** (``ALI1688_QPS=N``) is never exceeded; throttling below it still cuts.
 
+Known limit: every throttle reads as "over the quota". A gateway that throttles calls at random,
+whatever the rate (a flaky gateway, another client sharing the quota in bursts), gets cut again
+and again, down to one call a second. Telling the two apart (a quota throttles the tail of a
+second, noise falls anywhere) is not done yet.
+
 A change applies to the next permit; the seconds after it are judged at the new rate. The rule is
 pure: the state is a small record that one process keeps in memory and many workers keep in Redis
 (:mod:`ali1688spider.cluster.quota`), so one rule drives the app however many workers call.
