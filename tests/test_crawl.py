@@ -112,7 +112,8 @@ async def test_faults_expiring_tokens_and_quota(database):
 
 
 @pytest_twisted.ensureDeferred
-async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
+async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     uri, name, db = database
     ids = fresh_ids(10)
     missing = fresh_missing(2)
@@ -126,6 +127,8 @@ async def test_junk_duplicates_and_unknown_ids(emulator, database, tmp_path):
     stats = crawler.stats.get_stats()
     assert stats["ali1688/input/total"] == len(ids) + 2 + len(junk) + len(missing)
     assert emulator.stats()["served"] - before == len(ids) + len(missing)  # duplicates fetched once
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("summary:"))
+    assert ", duplicates 2," in summary  # the id given again as a URL, and as itself
     assert_every_input_accounted(db, [*ids, *junk, *missing])
     for text in junk:
         assert db.failures.find_one({"_id": text})["reason"] == "invalid_reference"

@@ -94,7 +94,7 @@ class CrawlProgress:
         return {
             "fetched": self._get(stat_keys.PRODUCTS),
             "failed": failed,
-            "duplicates": self._get("dupefilter/filtered"),
+            "duplicates": self._get("dupefilter/filtered") + self._get(stat_keys.INPUT_DUPLICATE),
             "total": self._get(stat_keys.INPUT_TOTAL),
         }
 
