@@ -83,6 +83,16 @@ def latency(figure: str, api: str | None = None) -> str:
     return f"{LATENCY_PREFIX}{api}/{figure}" if api else f"{LATENCY_PREFIX}{figure}"
 
 
+def latency_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``{"all": {"p50_ms", "p95_ms", "max_ms"}, "<api>": {…}}`` from the ``ali1688/latency/…`` stats."""
+    figures: dict[str, dict[str, float]] = {}
+    for key, value in stats.items():
+        if key.startswith(LATENCY_PREFIX):
+            scope, _, figure = key[len(LATENCY_PREFIX):].rpartition("/")
+            figures.setdefault(scope or "all", {})[figure] = value
+    return figures
+
+
 def shape(api: str, kind: str, key: str | None = None) -> str:
     """``ali1688/shape/<api>/sampled`` or ``ali1688/shape/<api>/<unknown|missing>/<key>``."""
     return f"{SHAPE_PREFIX}{api}/{kind}" + (f"/{key}" if key else "")

@@ -266,8 +266,13 @@ async def test_crawls_exercise_every_shape_of_every_api(emulator, database, api)
     assert {variant[0] for variant in seen} == {True, False} and {variant[2] for variant in seen} == {True, False}
 
 
-async def crawl_rewritten(uri: str, name: str, ids: list[str], rewrite: Any) -> Any:
-    """Crawl ``ids`` through a proxy that rewrites each product reply with ``rewrite(offer id, status, body)``."""
+async def crawl_rewritten(uri: str, name: str, ids: list[str], change: Any) -> Any:
+    """Crawl ``ids`` through a proxy that lets ``change(offer id, reply)`` edit each decoded product reply."""
+    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
+        data = json.loads(body)
+        change(offer_id, data)
+        return json.dumps(data).encode()
+
     with gateway_emulator("--seed", str(SEED)) as gateway, gateway_proxy(gateway.url, rewrite) as proxy:
         return await run_crawl(crawl_settings(proxy.url, uri, name), ids=",".join(ids))
 
@@ -277,12 +282,10 @@ async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
     uri, name, db = database
     ids = fresh_ids(6)
 
-    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
-        data = json.loads(body)
+    def change(offer_id: str, data: dict[str, Any]) -> None:
         data["productInfo"]["status"] = "frozen-by-risk"
-        return json.dumps(data).encode()
 
-    crawler = await crawl_rewritten(uri, name, ids, rewrite)
+    crawler = await crawl_rewritten(uri, name, ids, change)
     assert crawler.stats.get_value("ali1688/status/unknown") == len(ids)
     assert db.products.count_documents({"status": "frozen-by-risk", "available": True}) == len(ids)
     assert sum("an offer status no rule knows: 'frozen-by-risk'" in r.getMessage() for r in caplog.records) == 1
@@ -323,14 +326,12 @@ async def test_a_new_key_and_a_missing_one_fail_the_shape_monitor(database, capl
     uri, name, db = database
     ids = fresh_ids(30)
 
-    def rewrite(offer_id: str, status: int, body: bytes) -> bytes | None:
-        data = json.loads(body)
+    def change(offer_id: str, data: dict[str, Any]) -> None:
         if int(offer_id) % 3 == 0:  # a third of the replies: 1688 added a key and dropped another
             data["productInfo"]["saleInfo"]["priceAuthV2"] = True
             data["productInfo"].pop("status", None)
-        return json.dumps(data).encode()
 
-    crawler = await crawl_rewritten(uri, name, ids, rewrite)
+    crawler = await crawl_rewritten(uri, name, ids, change)
     stats = crawler.stats.get_stats()
     changed = sum(1 for offer_id in ids if int(offer_id) % 3 == 0)
     assert stats["ali1688/shape/product.get/sampled"] == len(ids)

@@ -10,6 +10,7 @@ and the per-second tallies live is a :class:`Board`: this process's memory
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,8 +173,12 @@ class AdaptiveQuota:
 
             self.state = await self.board.update(judge)
             self.raised += raised
+        self._chart(until=now - 1 - GRACE)
+
+    def _chart(self, until: float) -> None:
+        """Move this process's seconds before ``until`` into the chart."""
         for second in sorted(self._mine):
-            if second + 1 + GRACE > now:
+            if second > until:
                 break
             sent, throttled = self._mine.pop(second)
             self.series.add(second, sent, throttled, self.state.rate)
@@ -183,23 +188,14 @@ class AdaptiveQuota:
 
     def flush_series(self) -> RateSeries:
         """The chart with every second so far (at the end of the crawl)."""
-        for second in sorted(self._mine):
-            sent, throttled = self._mine.pop(second)
-            self.series.add(second, sent, throttled, self.state.rate)
+        self._chart(until=math.inf)
         return self.series
 
-    @property
-    def current_rate(self) -> float:
-        return self.state.rate
 
-
-def local_adaptive(rule: RateRule, initial: RateState, *, window: float = 0.8,
-                   clock: Callable[[], float] = time.time, sleep: Callable[[float], object] | None = None,
-                   ) -> AdaptiveQuota:
+def local_adaptive(rule: RateRule, initial: RateState, *, clock: Callable[[], float] = time.time) -> AdaptiveQuota:
     """The adaptive quota of one process."""
-    board = LocalBoard(initial, window=window)
-    extra = {"sleep": sleep} if sleep is not None else {}
-    pacer = PacedQuota(board.state, window=window, clock=clock, on_slot=board.sent, **extra)  # type: ignore[arg-type]
+    board = LocalBoard(initial)
+    pacer = PacedQuota(board.state, clock=clock, on_slot=board.sent)
     quota = AdaptiveQuota(rule, board, pacer, clock=clock)
     quota.state = initial
     return quota

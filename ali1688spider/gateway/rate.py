@@ -157,7 +157,7 @@ class RateRule:
         """``second`` is complete (every call answered, or given up on): raise the rate if it earned
         it, or correct the cut made while it was running. Returns whether the state changed."""
         if second == state.cut_second:
-            if state.rate < tally.ok < state.cut_from and state.cut_second == second and not state.probing:
+            if state.rate < tally.ok < state.cut_from and not state.probing:
                 self._raise(state, tally.ok, now)  # more passed than was counted at the cut
                 state.learned = state.rate
                 return True

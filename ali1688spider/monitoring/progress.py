@@ -126,6 +126,7 @@ class CrawlProgress:
         if self._task is not None:
             self._task.cancel()
         counts = self.counts()
+        stats = self.stats.get_stats()  # type: ignore[union-attr]
         elapsed = time.monotonic() - self.started
         failed = ", ".join(f"{k} {v}" for k, v in sorted(counts["failed"].items())) or "none"
         summary = {
@@ -133,9 +134,8 @@ class CrawlProgress:
             "duplicates": counts["duplicates"], "retried": self._get(stat_keys.RETRY_COUNT),
             "token_refreshes": self._get(stat_keys.TOKEN_REFRESH), "elapsed": _duration(elapsed),
             "rate": f"{counts['fetched'] / max(elapsed, 1e-6):.1f} products/s", "finish_reason": reason,
-            "quota": quota_text(self.stats.get_stats(), final=True) or "no pacing",  # type: ignore[union-attr]
-            "latency": latency_text(self.stats.get_stats()),  # type: ignore[union-attr]
-            "shape": shape_text(self.stats.get_stats()),  # type: ignore[union-attr]
+            "quota": quota_text(stats, final=True) or "no pacing", "latency": latency_text(stats),
+            "shape": shape_text(stats),
         }
         self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
         logger.info(
@@ -144,6 +144,5 @@ class CrawlProgress:
             "latency %(latency)s, quota %(quota)s, reply shape %(shape)s, finish reason %(finish_reason)s", summary,
         )
         if self.stats_file:
-            stats = self.stats.get_stats()  # type: ignore[union-attr]
             stats["finish_reason"] = reason
             Path(self.stats_file).write_text(json.dumps(stats, default=str, indent=1, sort_keys=True))

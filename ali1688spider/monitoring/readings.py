@@ -120,8 +120,8 @@ def latency_p95(stats: Mapping[str, Any], limit: float) -> Reading:
     """The gateway's 95th-percentile response time over the crawl's calls (all APIs), and the
     slowest API's when there are several."""
     p95 = float(stats.get(stat_keys.latency("p95_ms")) or 0.0)
-    per_api = {key[len(stat_keys.LATENCY_PREFIX):-len("/p95_ms")]: float(value) for key, value in stats.items()
-               if key.startswith(stat_keys.LATENCY_PREFIX) and key.endswith("/p95_ms")}
+    per_api = {api: float(figures["p95_ms"]) for api, figures in stat_keys.latency_figures(stats).items()
+               if api != "all" and "p95_ms" in figures}
     slowest = f"; slowest API {max(per_api, key=per_api.__getitem__)}" if len(per_api) > 1 else ""
     calls = "" if p95 else " (no calls yet)"
     return Reading("latency p95", p95 <= limit, p95, limit,

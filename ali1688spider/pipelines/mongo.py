@@ -260,17 +260,7 @@ def run_document(spider: str, stats: dict[str, Any], reason: str,
         "token_refreshes": stat_keys.count(stats, stat_keys.TOKEN_REFRESH),
         "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,
-        "latency": latency_figures(stats),
+        "latency": stat_keys.latency_figures(stats),
         "shape": stat_keys.shape_counts(stats),
         "quota": quota,
     }
-
-
-def latency_figures(stats: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """``{"all": {"p50_ms", "p95_ms", "max_ms"}, "<api>": {…}}`` from the ``ali1688/latency/…`` stats."""
-    figures: dict[str, dict[str, float]] = {}
-    for key, value in stats.items():
-        if key.startswith(stat_keys.LATENCY_PREFIX):
-            scope, _, figure = key[len(stat_keys.LATENCY_PREFIX):].rpartition("/")
-            figures.setdefault(scope or "all", {})[figure] = value
-    return figures
