@@ -860,3 +860,16 @@ def test_a_sliding_quota_counts_the_last_second_not_the_calendar_one(
         replies += [product_call(limited, token, IDS[4 + i]) for i in range(4)]
         outcomes[window] = [r[0] for r in replies].count(200)
     assert outcomes == {"second": 8, "sliding": 5}
+
+
+def test_a_private_price_offer_sends_one_reference_price_in_every_view() -> None:
+    """product.get and fenxiao agree on referencePrice for every private-price offer, whatever
+    else its shape says (a range beside tiers, a single price): one offer, one price."""
+    bodies = ProductBodies(CATALOGUE)
+    offers = [i for i in CATALOGUE.offer_ids(3000, start=660_000_000_000) if shape_of(SEED, i).reference_only]
+    assert any(shape_of(SEED, i).reference_beside and not shape_of(SEED, i).reference_range for i in offers)
+    for offer_id in offers:
+        get = json.loads(bodies.body("product.get", offer_id)[0])["productInfo"]
+        fen = json.loads(bodies.body("fenxiao", offer_id)[0])["productInfo"]
+        assert get["referencePrice"] == fen["referencePrice"], offer_id
+        assert ("-" in get["referencePrice"]) <= shape_of(SEED, offer_id).reference_range

@@ -71,8 +71,12 @@ def _status(offer: Offer, shape: Shape) -> str:
     return shape.expired_as if offer.status == "expired" else offer.status
 
 
-def _reference(offer: Offer) -> str:
-    """``referencePrice``: the span of the tiers as "low-high" text (one price when they agree)."""
+def _reference(offer: Offer, shape: Shape) -> str:
+    """``referencePrice``: the span of the tiers and SKU prices as "low-high" text (one price when
+    they agree); a private-price offer whose shape says so sends its first tier's price alone.
+    The same in every view of the offer."""
+    if shape.reference_only and not shape.reference_range:
+        return money_text(offer.tiers[0].price_cents)
     prices = [tier.price_cents for tier in offer.tiers] + [sku.price_cents for sku in offer.skus]
     low, high = min(prices), max(prices)
     return money_text(low) if low == high else f"{money_text(low)}-{money_text(high)}"
@@ -177,8 +181,7 @@ def product_get_view(offer: Offer, shape: Shape = PLAIN) -> dict[str, Any]:
         "lastUpdateTime": _stamp(offer.updated),
     }
     if shape.reference_only or shape.reference_beside:
-        info["referencePrice"] = _reference(offer) if shape.reference_range or shape.reference_beside \
-            else money_text(offer.tiers[0].price_cents)
+        info["referencePrice"] = _reference(offer, shape)
     return {"productInfo": info, "bizGroupInfos": [], "createTime": _stamp(offer.created),
             "lastUpdateTime": _stamp(offer.updated)}
 
@@ -371,7 +374,7 @@ def fenxiao_view(offer: Offer, shape: Shape = PLAIN) -> dict[str, Any]:
         "lastUpdateTime": _stamp(offer.updated),
     }
     if shape.reference_only:
-        info["referencePrice"] = _reference(offer) if shape.reference_range else money_text(offer.tiers[0].price_cents)
+        info["referencePrice"] = _reference(offer, shape)
     return {"success": True, "productInfo": info}
 
 
