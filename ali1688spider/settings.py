@@ -21,8 +21,12 @@ TELNETCONSOLE_ENABLED = False
 # use for it. It is left out of the base list, not just switched off with REMOTE_CONTROL_ENABLED,
 # because loading it imports aiohttp's web server: ~10 MB of every crawl's memory for nothing.
 # To have it, add "scrapy.extensions.remote_control.RemoteControl" to EXTENSIONS.
+# Scrapy's MemoryUsage is swapped for one that measures this process only (monitoring/memory.py):
+# Scrapy's reads ru_maxrss, which keeps the resident size of the parent that started the crawl.
 EXTENSIONS_BASE = {path: order for path, order in default_settings.EXTENSIONS_BASE.items()
-                   if not path.endswith(".RemoteControl")}
+                   if not path.endswith((".RemoteControl", ".memusage.MemoryUsage"))}
+EXTENSIONS_BASE["ali1688spider.monitoring.memory.MemoryUsage"] = \
+    default_settings.EXTENSIONS_BASE["scrapy.extensions.memusage.MemoryUsage"]
 USER_AGENT = "ali1688spider/0.1 (+Scrapy)"
 LOG_LEVEL = "INFO"
 

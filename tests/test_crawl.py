@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -251,6 +252,36 @@ def test_a_crawl_loads_only_what_it_uses(emulator, database):
     assert done.returncode == 0, done.stderr[-3000:]
     assert db.products.count_documents({"_id": {"$in": ids}}) == 3
     assert "loaded: []" in done.stdout.splitlines(), done.stdout[-2000:]
+
+
+# Hold 400 MiB, then run `scrapy crawl product …` as a child; print what wait4 says the child used
+CRAWL_FROM_A_LARGE_PARENT = """
+import os, subprocess, sys
+held = bytearray(400 * 2**20)
+held[::4096] = b"x" * len(range(0, len(held), 4096))  # touched: resident
+child = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "product", *sys.argv[1:]])
+_, status, usage = os.wait4(child.pid, 0)
+print("exit", os.waitstatus_to_exitcode(status), "ru_maxrss_mib", usage.ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.e2e  # runs scrapy crawl
+def test_memory_stats_measure_the_crawl_not_its_parent(emulator, database, tmp_path):
+    """``memusage/*`` is the crawl's own peak (VmHWM). ``ru_maxrss``, which Scrapy's extension and
+    wait4 read, keeps the resident size of the process that started the crawl: here 400 MiB."""
+    uri, name, _ = database
+    stats_file = tmp_path / "stats.json"
+    done = subprocess.run([sys.executable, "-c", CRAWL_FROM_A_LARGE_PARENT, "-a", "ids=" + ",".join(fresh_ids(3)),
+                           "-s", f"ALI1688_STATS_FILE={stats_file}", "-s", "MEMUSAGE_CHECK_INTERVAL_SECONDS=0.5"],
+                          cwd=ROOT, env=clean_env(**crawl_env(emulator.url, uri, name)), capture_output=True,
+                          text=True, timeout=120)
+    words = done.stdout.split()
+    assert words[:2] == ["exit", "0"], done.stderr[-3000:]
+    assert int(words[3]) >= 400  # what Scrapy's MemoryUsage would have reported
+    stats = json.loads(stats_file.read_text())
+    assert stats["ali1688/products"] == 3
+    for key in ("memusage/startup", "memusage/max"):
+        assert 30 * 2**20 < stats[key] < 300 * 2**20, (key, stats[key])
 
 
 def test_spider_loader_imports_one_spider_and_still_lists_all():

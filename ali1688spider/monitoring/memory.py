@@ -10,7 +10,13 @@ freed: in a 150,000-id crawl the C heap held 36 MB (12 MB of it free) without th
 (none free) with them (bench/RESULTS.md, "Memory at a million ids").
 
 Set when the crawler is made, before the crawl allocates; a no-op where the C library is not
-glibc. Scrapy's MemoryUsage extension records the peak (``memusage/max``).
+glibc.
+
+The peak (``memusage/startup``, ``memusage/max`` and the ``MEMUSAGE_LIMIT_MB`` check) is read
+from the kernel's high-water mark of this process (``VmHWM``). Scrapy's own extension reads
+``getrusage``'s ``ru_maxrss``, which on Linux keeps the parent's resident size from before the
+``exec``: a crawl started by a process holding 190 MB (scrapyd, a benchmark driver, a notebook)
+reported 190 MB from its first second (bench/RESULTS.md, "Memory at a million ids").
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from pathlib import Path
 
 from scrapy.crawler import Crawler
+from scrapy.extensions import memusage
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +58,24 @@ class MallocTuning:
         if not tune_malloc():
             logger.debug("malloc not tuned: no glibc mallopt")
         return cls()
+
+
+def peak_bytes(status: Path = Path("/proc/self/status")) -> int | None:
+    """This process's peak resident size (``VmHWM``) in bytes; None without procfs."""
+    try:
+        with status.open() as lines:
+            for line in lines:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class MemoryUsage(memusage.MemoryUsage):
+    """Scrapy's MemoryUsage (stats, warning, limit), measuring this process only: ``VmHWM``
+    where procfs has it, else ``ru_maxrss`` as Scrapy does."""
+
+    def get_virtual_size(self) -> int:
+        peak = peak_bytes()
+        return peak if peak is not None else super().get_virtual_size()
