@@ -17,6 +17,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
+from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ QUEUE_SPIDER = "product_redis"
 
 _COMMENT = re.compile(r"(^|\s)#.*$")  # a '#' inside a URL (a fragment) is not a comment
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
+
+
+_ENCRYPTED = 1 << 63
 
 
 class SeenIds:
@@ -51,8 +55,11 @@ class SeenIds:
         self._recent: set[int] = set()
 
     def add(self, offer_id: str) -> bool:
-        """Remember ``offer_id`` (digits); False when it was taken already."""
-        key = int(offer_id)
+        """Remember ``offer_id`` (digits, or an encrypted id); False when it was taken already.
+        An encrypted id is kept as 63 bits of its BLAKE2b digest with the top bit set, apart
+        from every offer id (< 2**50): two of a million collide with p ≈ 5e-8."""
+        key = int(offer_id) if offer_id.isdigit() else _ENCRYPTED | int.from_bytes(
+            blake2b(offer_id.encode(), digest_size=8).digest()) >> 1
         if key in self._recent or any(_holds(chunk, key) for chunk in self._chunks):
             return False
         self._recent.add(key)

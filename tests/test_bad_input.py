@@ -23,6 +23,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,11 @@ from ali1688spider.aop import PRODUCT_APIS, InvalidOfferRef, Outcome, classify_r
 from ali1688spider.aop.classify import Classification
 from ali1688spider.aop.normalize import NormalizationError, normalize
 from ali1688spider.aop.product import Product
+from ali1688spider.aop.refs import is_open_offer_id
 from ali1688spider.demo.services import GatewayEmulator
 from ali1688spider.pipelines.validation import InvalidProduct, validate_product
-from ali1688spider.sandbox.views import crossborder_view, fenxiao_view, product_get_view
+from ali1688spider.sandbox import open_ids
+from ali1688spider.sandbox.views import PLAIN, crossborder_view, fenxiao_info_view, fenxiao_view, product_get_view
 from ali1688spider.store.mongo import CODEC_OPTIONS, encodable, product_document
 
 from .crawling import CATALOGUE, ROOT, crawl_env, fresh_ids, scrapy_crawl
@@ -81,6 +84,22 @@ def test_any_text_is_an_offer_id_or_invalid(text: str) -> None:
         assert str(exc)
         return
     assert isinstance(result, str) and OFFER_ID.fullmatch(result), repr(result)
+
+
+@FUZZ
+@given(st.one_of(st.text(), st.from_regex(r"[A-Za-z0-9+/_%=-]{10,100}", fullmatch=True)))
+@example("ipyyvQsdS1fd/NACddd1Hg==")
+@example("ipyyvQsdS1fd%2FNACddd1Hg%3D%3D")
+@example("ipyyvQsdS1fd%2FNACddd1Hg%3D%3D%ff\udcff")
+def test_with_open_ids_any_text_is_an_id_an_encrypted_id_or_invalid(text: str) -> None:
+    """An API that takes encrypted ids (fenxiao.info): what it is sent is an offer id or an ASCII
+    base64 id of 12-64 bytes, never other text."""
+    try:
+        result = parse_offer_ref(text, open_ids=True)
+    except InvalidOfferRef as exc:
+        assert str(exc)
+        return
+    assert OFFER_ID.fullmatch(result) or (is_open_offer_id(result) and result.isascii()), repr(result)
 
 
 URL_FORMS = [
@@ -196,6 +215,9 @@ TEMPLATES = {
     "product.get": product_get_view(OFFER),
     "crossborder": crossborder_view(OFFER, "en"),
     "fenxiao": fenxiao_view(OFFER),
+    # the least known envelope: the offer wrapped twice, named by its encrypted id alone
+    "fenxiao.info": fenxiao_info_view(OFFER, replace(PLAIN, info_envelope="wrapped", hides_id=True),
+                                      open_ids.encrypt(CATALOGUE.seed, OFFER.offer_id)),
 }
 
 

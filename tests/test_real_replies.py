@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_GET
+from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, FENXIAO_INFO, PRODUCT_GET
 from ali1688spider.aop.classify import decode_json
 from ali1688spider.aop.errors import BusinessFailure
 from ali1688spider.aop.normalize import normalize
 from ali1688spider.aop.product import Package, for_sale, known_status
 from ali1688spider.demo.services import gateway_emulator
 from ali1688spider.pipelines.validation import InvalidProduct, validate_product
+from ali1688spider.sandbox import open_ids
 from ali1688spider.sandbox.shapes import shape_of
 
 from .crawling import CATALOGUE, SEED, crawl_settings, fresh_ids, run_crawl
@@ -220,7 +221,7 @@ def test_status_maps_to_available_and_unknown_ones_are_told_apart(status, sale, 
 # -- failure texts in every spelling ---------------------------------------------------------------
 
 @pytest.mark.parametrize("key", ["errMsg", "errorMsg", "errorMessage", "error_message", "message", "msg"])
-@pytest.mark.parametrize("spec", [PRODUCT_GET, FENXIAO])
+@pytest.mark.parametrize("spec", [PRODUCT_GET, FENXIAO, FENXIAO_INFO])
 def test_a_failure_text_is_read_in_every_spelling(spec, key):
     with pytest.raises(BusinessFailure) as failed:
         spec.product_payload({"success": False, "errorCode": "X1", key: "商品已下架"})
@@ -234,10 +235,104 @@ def test_a_crossborder_failure_text_is_read_in_every_spelling(key):
     assert (failed.value.code, failed.value.message) == ("SP0056", "商品不存在")
 
 
+# -- alibaba.fenxiao.product.info.get: envelopes and encrypted ids (neither published) ------------
+
+ENCRYPTED = "ipyyvQsdS1fd/NACddd1Hg=="
+DISTRIBUTED = {"productID": OFFER, "subject": "袜子", "status": "published",
+               "productSaleInfo": {"priceRanges": [{"startQuantity": 2, "price": "3.50"}], "quoteType": 0}}
+
+
+@pytest.mark.parametrize("envelope", [
+    lambda info: {"success": True, "productInfo": info},
+    lambda info: {"result": {"success": True, "code": "200", "result": {"productInfo": info}}},
+    lambda info: {"result": {"success": "true", "result": info}},
+    lambda info: {"result": {"productInfo": info}},
+])
+def test_fenxiao_info_is_read_in_every_envelope(envelope):
+    product = normalize("fenxiao.info", FENXIAO_INFO.product_payload(through_json(envelope(dict(DISTRIBUTED)))))
+    assert (product.product_id, product.source_api, product.min_price) == (str(OFFER), "fenxiao.info", Decimal("3.50"))
+    validate_product(product)
+
+
+@pytest.mark.parametrize("reply", [
+    {"success": False, "productInfo": DISTRIBUTED, "errorCode": "E1", "errorMsg": "无权限"},
+    {"result": {"success": False, "code": "E1", "message": "无权限"}},
+    {"result": {"success": True, "result": {"success": False, "errorCode": "E1", "errorMessage": "无权限"}}},
+])
+def test_fenxiao_info_failures_keep_their_code_and_text(reply):
+    with pytest.raises(BusinessFailure) as failed:
+        FENXIAO_INFO.product_payload(reply)
+    assert (failed.value.code, failed.value.message) == ("E1", "无权限")
+
+
+def test_fenxiao_info_asks_by_id_or_by_encrypted_id():
+    assert FENXIAO_INFO.params_for(str(OFFER)) == {"offerId": OFFER}
+    assert FENXIAO_INFO.params_for(ENCRYPTED) == {"openOfferId": ENCRYPTED}
+
+
+def test_an_offer_named_only_by_its_encrypted_id_is_stored_under_it():
+    info = {key: value for key, value in DISTRIBUTED.items() if key != "productID"}
+    product = normalize("fenxiao.info", through_json({**info, "openOfferId": ENCRYPTED}))
+    assert (product.product_id, product.open_offer_id, product.detail_url) == (ENCRYPTED, ENCRYPTED, None)
+    validate_product(product)
+    with pytest.raises(InvalidProduct):  # no other API names an offer that way
+        product.source_api = "fenxiao"
+        validate_product(product)
+
+
+@pytest.mark.parametrize(("product_id", "sent", "asked", "other"), [
+    ("610784549587", None, ENCRYPTED, None),  # named by its id: any id will do, the encrypted one is kept
+    ("610784549587", ENCRYPTED, ENCRYPTED, None),
+    (ENCRYPTED, ENCRYPTED, ENCRYPTED, None),
+    ("610784549587", "XqaVaLkB3RkcmbqJY4OFJg==", ENCRYPTED, "XqaVaLkB3RkcmbqJY4OFJg=="),
+    ("XqaVaLkB3RkcmbqJY4OFJg==", "XqaVaLkB3RkcmbqJY4OFJg==", ENCRYPTED, "XqaVaLkB3RkcmbqJY4OFJg=="),
+    ("610784549587", None, "610784549587", None),
+    ("610784549588", None, "610784549587", "610784549588"),
+])
+def test_a_reply_about_another_offer_is_told_apart(product_id, sent, asked, other):
+    from ali1688spider.aop.product import Product
+    from ali1688spider.spiders.callbacks import _other_offer
+
+    product = Product(product_id=product_id, source_api="fenxiao.info", open_offer_id=sent)
+    assert _other_offer(product, asked) == other
+    if other is None and not asked.isdigit():
+        assert product.open_offer_id == asked
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_crawl_by_encrypted_ids_stores_each_offer_once_and_skips_fresh_ones(emulator, database):
+    """``-a api=fenxiao.info`` with encrypted ids (and plain ids) against the emulator, which sends
+    every envelope and, for half the offers, hides the id: each offer stored, keyed by its id when
+    the reply has one, and the encrypted id kept; a repeated encrypted id is a duplicate; a
+    second run within ALI1688_FRESH_FOR skips them all, by either key."""
+    uri, name, db = database
+    ids = fresh_ids(60)
+    encrypted = {open_ids.encrypt(SEED, int(offer_id)): offer_id for offer_id in ids[:40]}
+    unknown = open_ids.encrypt(SEED + 1, int(ids[0]))  # well formed, but no offer of this catalogue
+    refs = [*encrypted, *ids[40:], next(iter(encrypted)), unknown]
+    settings = crawl_settings(emulator.url, uri, name, ALI1688_FRESH_FOR="1h")
+    crawler = await run_crawl(settings, ids=",".join(refs), api="fenxiao.info")
+    stats = crawler.stats
+    assert stats.get_value("ali1688/products") == 60 and stats.get_value("ali1688/input/duplicate") == 1
+    assert db.failures.find_one({"_id": unknown})["reason"] == "business_failure"
+    for open_id, offer_id in encrypted.items():
+        shape = shape_of(SEED, int(offer_id))
+        key = open_id if shape.hides_id else offer_id
+        doc = db.products.find_one({"_id": key})
+        assert doc is not None and doc["open_offer_id"] == open_id and doc["source_api"] == "fenxiao.info", offer_id
+        assert doc["subject"] == CATALOGUE.offer(offer_id).subject
+    for offer_id in ids[40:]:
+        assert db.products.find_one({"_id": offer_id})["open_offer_id"] is None
+    envelopes = {shape_of(SEED, int(offer_id)).info_envelope for offer_id in ids}
+    assert envelopes == {"top", "wrapped", "bare"}
+    again = await run_crawl(settings, ids=",".join(refs[:-1]), api="fenxiao.info")
+    assert again.stats.get_value("ali1688/fresh") == 60 and again.stats.get_value("ali1688/request/sent") is None
+
+
 # -- end to end: the emulator sends every variant, deterministically per offer ---------------------
 
 @pytest_twisted.ensureDeferred
-@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao"])
+@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao", "fenxiao.info"])
 async def test_crawls_exercise_every_shape_of_every_api(emulator, database, api):
     uri, name, db = database
     ids = fresh_ids(120)
@@ -256,7 +351,7 @@ async def test_crawls_exercise_every_shape_of_every_api(emulator, database, api)
         if offer.status == "expired":
             assert doc["status"] == shape.expired_as and doc["available"] is False
         assert all(isinstance(sku["attributes"], list) for sku in doc["skus"])
-        if offer.skus and api == "fenxiao" and not private:  # both spellings give the same SKU attributes
+        if offer.skus and api.startswith("fenxiao") and not private:  # both spellings give the same SKU attributes
             assert doc["skus"][0]["attributes"][0]["value"] == offer.skus[0].values[0].value
         if api == "crossborder":
             assert doc["foreign_currency"] == "USD" and doc["price_tiers"][0]["foreign_price"] is not None
@@ -293,7 +388,7 @@ async def test_an_unknown_status_is_counted_and_logged_once(database, caplog):
 
 # -- shape drift -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao"])
+@pytest.mark.parametrize("api", ["product.get", "crossborder", "fenxiao", "fenxiao.info"])
 def test_the_emulators_replies_carry_no_key_the_rules_do_not_know(api):
     """Every key the emulator sends (in every shape) is read or knowingly kept in raw: a new key in
     a real reply stands out."""
@@ -303,7 +398,8 @@ def test_the_emulators_replies_carry_no_key_the_rules_do_not_know(api):
 
     bodies = ProductBodies(CATALOGUE)
     for offer_id in CATALOGUE.offer_ids(200, start=650_000_000_000):
-        body, found = bodies.body(api, offer_id, "en", 0, "USD")
+        open_id = open_ids.encrypt(SEED, offer_id) if api == "fenxiao.info" and offer_id % 2 else ""
+        body, found = bodies.body(api, offer_id, "en", 0, "USD", open_id)
         assert found
         payload = PRODUCT_APIS[api].product_payload(decode_json(body))
         assert drift(api, payload) == (set(), set()), offer_id

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ali1688spider.aop import InvalidOfferRef, parse_offer_ref
+from ali1688spider.aop import InvalidOfferRef, offer_url, parse_offer_ref
 
 ACCEPTED = [
     ("610784549587", "610784549587"),
@@ -54,3 +54,35 @@ def test_long_junk_is_shortened_in_the_message():
     with pytest.raises(InvalidOfferRef) as caught:
         parse_offer_ref("x" * 500)
     assert len(str(caught.value)) < 200
+
+
+ENCRYPTED = [  # (as pasted, as sent): the published example and the forms it may take
+    ("ipyyvQsdS1fd/NACddd1Hg==", "ipyyvQsdS1fd/NACddd1Hg=="),
+    (" ipyyvQsdS1fd/NACddd1Hg==\n", "ipyyvQsdS1fd/NACddd1Hg=="),
+    ("ipyyvQsdS1fd%2FNACddd1Hg%3D%3D", "ipyyvQsdS1fd/NACddd1Hg=="),
+    ("ipyyvQsdS1fd_NACddd1Hg", "ipyyvQsdS1fd_NACddd1Hg"),
+]
+
+
+@pytest.mark.parametrize(("text", "sent"), ENCRYPTED)
+def test_encrypted_ids_only_where_the_api_takes_them(text, sent):
+    assert parse_offer_ref(text, open_ids=True) == sent
+    with pytest.raises(InvalidOfferRef) as caught:
+        parse_offer_ref(text)
+    assert "api=fenxiao.info" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", [
+    "abcdefghijklmnopqrstuvwx",  # one case of letters
+    "ipyyvQsdS1fd/NACddd1Hg=",  # broken padding
+    "ipyyvQsdS1fd/NA",  # too short
+    "ipyyvQsdS1fd/NAC_dd1Hg==",  # two alphabets mixed
+    "hello world, not an id",
+])
+def test_text_that_is_no_encrypted_id(text):
+    with pytest.raises(InvalidOfferRef):
+        parse_offer_ref(text, open_ids=True)
+
+
+def test_an_encrypted_id_has_no_offer_page():
+    assert offer_url("ipyyvQsdS1fd/NACddd1Hg==") == ""

@@ -27,6 +27,7 @@ class ApiSpec:
     needs_signature: bool = True
     build_params: Callable[..., dict[str, object]] | None = None
     extract: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    open_ids: bool = False  # also takes an encrypted ``openOfferId`` instead of the offer id
 
     def url_path(self, app_key: str, protocol: str | None = None) -> str:
         """The signed part of the URL: ``param2/1/{namespace}/{name}/{appKey}``."""
@@ -103,18 +104,42 @@ def _crossborder_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
     raise BusinessFailure(code or "no_result", message or "reply has no result")
 
 
-# -- alibaba.fenxiao.productInfo.get -----------------------------------------------------------
+# -- alibaba.fenxiao.productInfo.get and alibaba.fenxiao.product.info.get ---------------------
 
 def _fenxiao_params(offer_id: str, **_: object) -> dict[str, object]:
     return {"offerId": int(offer_id)}
 
 
+def _fenxiao_info_params(offer_id: str, **_: object) -> dict[str, object]:
+    """An offer id goes as ``offerId``, an encrypted one as ``openOfferId`` (one of the two)."""
+    return {"offerId": int(offer_id)} if offer_id.isdigit() else {"openOfferId": offer_id}
+
+
 def _fenxiao_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
-    info = reply.get("productInfo")
-    if isinstance(info, Mapping) and info and not _said_no(reply):
-        return info
-    code, message = _failure_fields(reply)
-    raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
+    """The offer of a distribution reply. Its envelope is published for neither API, so every
+    plausible one is read: ``{"success": true, "productInfo": {…}}``, and the same inside
+    ``result`` (once or twice, as the crossborder APIs wrap), where the offer may also be the
+    ``result`` itself. A ``success`` of false at any level, or no offer, is a failure with the
+    code and text of the innermost level that has them."""
+    levels: list[Mapping[str, Any]] = []
+    body: Any = reply
+    while isinstance(body, Mapping) and len(levels) < 3:
+        levels.append(body)
+        info = body.get("productInfo")
+        if _said_no(body):
+            break
+        if isinstance(info, Mapping) and info:
+            return info
+        inner = body.get("result")
+        if isinstance(inner, Mapping) and any(
+                key in inner for key in ("productID", "productId", "offerId", "openOfferId")):
+            return inner
+        body = inner
+    for level in reversed(levels):
+        code, message = _failure_fields(level)
+        if code or message:
+            raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
+    raise BusinessFailure("no_product_info", "reply has no productInfo")
 
 
 PRODUCT_GET = ApiSpec(
@@ -130,6 +155,10 @@ FENXIAO = ApiSpec(
     key="fenxiao", namespace="com.alibaba.fenxiao", name="alibaba.fenxiao.productInfo.get",
     build_params=_fenxiao_params, extract=_fenxiao_extract,
 )
+FENXIAO_INFO = ApiSpec(
+    key="fenxiao.info", namespace="com.alibaba.fenxiao", name="alibaba.fenxiao.product.info.get",
+    build_params=_fenxiao_info_params, extract=_fenxiao_extract, open_ids=True,
+)
 GET_TOKEN = ApiSpec(
     key="getToken", namespace="system.oauth2", name="getToken", protocol="http",
     needs_token=False, needs_signature=False,
@@ -140,11 +169,12 @@ POSTPONE_TOKEN = ApiSpec(
 )
 
 #: The product-detail APIs by the names users pass as ``-a api=…``.
-PRODUCT_APIS: dict[str, ApiSpec] = {spec.key: spec for spec in (PRODUCT_GET, CROSSBORDER, FENXIAO)}
+PRODUCT_APIS: dict[str, ApiSpec] = {spec.key: spec for spec in (PRODUCT_GET, CROSSBORDER, FENXIAO, FENXIAO_INFO)}
 
 
 def product_api(name: str) -> ApiSpec:
-    """Look up a product API by its short name (``product.get``, ``crossborder``, ``fenxiao``)."""
+    """Look up a product API by its short name (``product.get``, ``crossborder``, ``fenxiao``,
+    ``fenxiao.info``)."""
     try:
         return PRODUCT_APIS[name]
     except KeyError:

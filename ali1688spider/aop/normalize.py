@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 from .errors import AopError
 from .product import QUOTE_BY_SKU, Attribute, Package, PriceTier, Product, Seller, Shipping, Sku, SkuAttribute
+from .refs import is_open_offer_id
 
 #: 1688 times without an offset (crossborder ``createDate``) are Beijing time: a fixed +08:00.
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -115,6 +116,14 @@ def parse_product_id(value: object, field: str = "productID") -> str:
     text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
     if not _OFFER_ID.fullmatch(text):
         raise NormalizationError(field, f"not a 1688 offer id (9-15 digits): {value!r}")
+    return text
+
+
+def parse_open_offer_id(value: object, field: str = "openOfferId") -> str:
+    """An encrypted offer id as sent (see :func:`~.refs.is_open_offer_id`)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not is_open_offer_id(text):
+        raise NormalizationError(field, f"not an encrypted offer id: {str(value)[:80]!r}")
     return text
 
 
@@ -425,6 +434,7 @@ class _Layout:
     shipping: tuple[str, ...]
     created: tuple[str, ...] = ("createTime", "createDate")
     updated: tuple[str, ...] = ("lastUpdateTime", "modifyDate")
+    open_ids: bool = False  # the offer may carry an encrypted ``openOfferId`` (instead of its id)
 
 
 _PRODUCT_GET = _Layout(
@@ -444,6 +454,7 @@ _FENXIAO = _Layout(
     sale=("productSaleInfo", "saleInfo"), tiers=("priceRanges", "priceRangeList"),
     shipping=("productShippingInfo", "shippingInfo"),
 )
+_FENXIAO_INFO = replace(_FENXIAO, source="fenxiao.info", open_ids=True)
 
 
 def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | None,
@@ -461,13 +472,17 @@ def _read(layout: _Layout, data: Mapping[str, Any], path: str, language: str | N
         return _money(sale, sale_path, *keys) if _pick(sale, sale_path, *keys)[0] is not None \
             else _money(data, path, *keys)
 
+    open_value, open_path = _pick(data, path, "openOfferId")
+    open_id = parse_open_offer_id(open_value, open_path) if layout.open_ids and open_value is not None else None
+    id_value, id_path = _pick(data, path, *layout.ids)
     reference_value, reference_path = _pick(data, path, "referencePrice")
     if reference_value is None:
         reference_value, reference_path = _pick(sale, sale_path, "referencePrice")
     foreign = [offer_money("foreignCurrencyPrice"), offer_money("foreignCurrencyRetailPrice")]
     product = Product(
-        product_id=parse_product_id(*_pick(data, path, *layout.ids)),
+        product_id=open_id if id_value is None and open_id else parse_product_id(id_value, id_path),
         source_api=layout.source,
+        open_offer_id=open_id,
         subject=_text(data, "subject"),
         subject_trans=_text(data, "subjectTrans"),
         language=language,
@@ -546,10 +561,18 @@ def normalize_fenxiao(payload: Mapping[str, Any], language: str | None = None,
     return _read(_FENXIAO, payload, "", None)
 
 
+def normalize_fenxiao_info(payload: Mapping[str, Any], language: str | None = None,
+                           currency: str | None = None) -> Product:
+    """``alibaba.fenxiao.product.info.get``: the offer object (the fenxiao spellings); its id,
+    else its encrypted ``openOfferId``, is the product id."""
+    return _read(_FENXIAO_INFO, payload, "", None)
+
+
 _NORMALIZERS: dict[str, Callable[[Mapping[str, Any], str | None, str | None], Product]] = {
     "product.get": normalize_product_get,
     "crossborder": normalize_crossborder,
     "fenxiao": normalize_fenxiao,
+    "fenxiao.info": normalize_fenxiao_info,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from .refs import offer_url
 
 #: The values of :attr:`Product.source_api`, one per product-detail API.
-SOURCE_APIS = ("product.get", "crossborder", "fenxiao")
+SOURCE_APIS = ("product.get", "crossborder", "fenxiao", "fenxiao.info")
 CURRENCY = "CNY"
 
 #: Offer statuses that mean the offer is no longer for sale. 1688 does not publish the list; these
@@ -160,8 +160,9 @@ class Product:
     API payload as received (not compared, not shown in ``repr``).
     """
 
-    product_id: str
+    product_id: str  # the offer id; an encrypted openOfferId when the reply holds no other
     source_api: str
+    open_offer_id: str | None = None  # the encrypted id (fenxiao.info), when asked by it or sent
     subject: str | None = None
     subject_trans: str | None = None
     language: str | None = None
@@ -204,12 +205,12 @@ class Product:
     description_html: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    detail_url: str = ""
+    detail_url: str | None = None  # the offer page; None for an offer known only by its encrypted id
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.detail_url:
-            self.detail_url = offer_url(self.product_id)
+            self.detail_url = offer_url(self.product_id) or None
         self.available = for_sale(self.status)
 
     def to_dict(self, *, include_raw: bool = True) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 _OFFER = frozenset({
     # identity, text, category
-    "productID", "productId", "offerId", "productType", "categoryID", "categoryId", "categoryName",
+    "productID", "productId", "offerId", "openOfferId", "productType", "categoryID", "categoryId", "categoryName",
     "topCategoryId", "secondCategoryId", "thirdCategoryId", "subject", "subjectTrans", "description",
     "descriptionTrans", "language", "status",
     # parts
@@ -58,6 +58,7 @@ EXPECTED = {
     "product.get": ("productID", "subject", "status", "saleInfo"),
     "crossborder": ("offerId", "subject", "status", "productSaleInfo"),
     "fenxiao": ("productID", "subject", "status", "productSaleInfo"),
+    "fenxiao.info": ("subject", "status", "productSaleInfo"),  # asked by openOfferId, the id may be hidden
 }
 #: Where each API keeps its offer object inside the payload the normaliser receives.
 _OFFER_KEY = {"product.get": "productInfo"}

@@ -38,7 +38,7 @@ class SkuModel(_Model):
 
 
 class ProductModel(_Model):
-    product_id: str = Field(pattern=r"^[1-9][0-9]{8,14}$")
+    product_id: str = Field(pattern=r"^(?:[1-9][0-9]{8,14}|[A-Za-z0-9+/_-]{16,88}={0,2})$")  # or an openOfferId
     source_api: Literal[SOURCE_APIS]  # type: ignore[valid-type]
     subject: str = Field(min_length=1)
     status: str | None = None
@@ -50,7 +50,13 @@ class ProductModel(_Model):
     price_source: Literal[PRICE_SOURCES] | None = None  # type: ignore[valid-type]
     stock: NonNegativeInt | None = None
     min_order_quantity: NonNegativeInt | None = None
-    detail_url: Url
+    detail_url: Url | None  # None for an offer known only by its encrypted id
+
+    @model_validator(mode="after")
+    def _encrypted_ids_from_one_api(self) -> ProductModel:
+        if not self.product_id.isdigit() and self.source_api != "fenxiao.info":
+            raise ValueError("only fenxiao.info names an offer by its encrypted id")
+        return self
 
     @model_validator(mode="after")
     def _prices_make_sense(self) -> ProductModel:

@@ -13,11 +13,12 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
    ``gw.QosAppFrequencyLimit`` (400). The quota can change while the emulator runs.
 4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``.
 5. ACL: the API is in ``deny_apis`` → ``gw.APIACLDecline`` (400).
-6. API: not one of the three product APIs of §5 (version 1, protocol ``param2`` or ``param``)
+6. API: not one of the four product APIs of §5 (version 1, protocol ``param2`` or ``param``)
    → ``gw.APIUnsupported`` (400).
 7. parameters: ``productID`` / ``offerDetailParam`` (a JSON object with ``offerId``) /
-   ``offerId`` missing or not a number → ``gw.ParamMissing`` (400). A number that is no
-   existing 9-15 digit offer id is served: the API's own "商品不存在" business failure.
+   ``offerId`` (fenxiao.info: or ``openOfferId``) missing or not a number → ``gw.ParamMissing``
+   (400). A number that is no existing 9-15 digit offer id, or an ``openOfferId`` the emulator
+   did not make, is served: the API's own "商品不存在" business failure.
 8. usage: ``usage_limit`` calls were already served → ``gw.NoUsageLeftError`` (400); every call
    that gets past this check uses one unit, faulted or not.
 9. faults: the script, then the random rates (:mod:`.faults`).
@@ -31,7 +32,7 @@ import random
 import time
 from typing import Any
 
-from . import oauth
+from . import oauth, open_ids
 from .catalogue import Catalogue, check_epoch
 from .config import SandboxConfig
 from .faults import Faults
@@ -40,17 +41,18 @@ from .replies import Reply, RequestIds, gateway_error, unauthorized
 from .signature import SIGNATURE, signature_matches, timestamp_problem
 from .stats import Stats
 from .tokens import TokenRegistry
-from .views import CROSSBORDER, FENXIAO, PRODUCT_GET, ProductBodies
+from .views import CROSSBORDER, FENXIAO, FENXIAO_INFO, PRODUCT_GET, ProductBodies
 
 #: (namespace, apiName) of the product APIs → the short name used by :mod:`.views`.
 PRODUCT_APIS = {
     ("com.alibaba.product", "alibaba.product.get"): PRODUCT_GET,
     ("com.alibaba.fenxiao.crossborder", "product.search.queryProductDetail"): CROSSBORDER,
     ("com.alibaba.fenxiao", "alibaba.fenxiao.productInfo.get"): FENXIAO,
+    ("com.alibaba.fenxiao", "alibaba.fenxiao.product.info.get"): FENXIAO_INFO,
 }
 API_PROTOCOLS = frozenset({"param2", "param"})
 TOKEN_PROTOCOLS = frozenset({"http", "param2"})
-_ID_PARAM = {PRODUCT_GET: "productID", FENXIAO: "offerId"}
+_ID_PARAM = {PRODUCT_GET: "productID", FENXIAO: "offerId", FENXIAO_INFO: "offerId"}
 UNKNOWN_API = "?"
 
 
@@ -172,13 +174,13 @@ class Gateway:
         target = self._offer_param(api, params)
         if isinstance(target, str):
             return gateway_error(400, "gw.ParamMissing", target, request_id)
-        offer_id, country, currency = target
+        offer_id, country, currency, open_id = target
         if self.config.usage_limit and self.usage >= self.config.usage_limit:
             return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
         self.usage += 1
 
         def product() -> Reply:
-            body, found = self.bodies.body(api, offer_id, country, self.epoch, currency)
+            body, found = self.bodies.body(api, offer_id, country, self.epoch, currency, open_id)
             return Reply(200, body, "ok" if found else "business_failure")
 
         def gone() -> Reply:
@@ -189,9 +191,13 @@ class Gateway:
             return self.faults.render(fault, request_id, product, gone)
         return product()
 
-    @staticmethod
-    def _offer_param(api: str, params: dict[str, str]) -> tuple[int, str, str] | str:
-        """``(offer id, country, currency)``, or the message of a ``gw.ParamMissing``."""
+    def _offer_param(self, api: str, params: dict[str, str]) -> tuple[int, str, str, str] | str:
+        """``(offer id, country, currency, openOfferId)``, or the message of a ``gw.ParamMissing``.
+        An ``openOfferId`` (fenxiao.info, instead of ``offerId``) that is not one of the
+        catalogue's names no offer: the "商品不存在" failure."""
+        if api == FENXIAO_INFO and not params.get("offerId") and params.get("openOfferId"):
+            open_id = params["openOfferId"]
+            return open_ids.decrypt(self.config.seed, open_id) or 0, "", "", open_id
         if api == CROSSBORDER:
             raw = params.get("offerDetailParam")
             if not raw:
@@ -213,11 +219,11 @@ class Gateway:
             label = _ID_PARAM[api]
             value, country, currency = params.get(label), "", ""
             if not value:
-                return f"{label} is required"
+                return f"{label} or openOfferId is required" if api == FENXIAO_INFO else f"{label} is required"
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             return f"{label} must be a number"
         text = str(value)
         if not text.isascii() or not text.isdigit():
             return f"{label} must be a number"
         # Longer than any offer id: served as a missing offer (and int() stays cheap).
-        return (int(text) if len(text) <= 18 else 0), country, currency
+        return (int(text) if len(text) <= 18 else 0), country, currency, ""

@@ -20,7 +20,11 @@ MESSAGE_KEYS = {
     "product.get": ("errMsg", "errorMessage", "errorMsg"),
     "crossborder": ("message", "errorMessage"),
     "fenxiao": ("errorMsg", "errorMessage", "message"),
+    "fenxiao.info": ("errorMsg", "errorMessage", "message"),
 }
+#: fenxiao.info's envelope (not published): ``{"success", "productInfo"}``, that inside
+#: ``result.result``, or the offer itself as ``result.result``.
+INFO_ENVELOPES = ("top", "wrapped", "bare")
 #: CNY → the currency asked for, for the cross-border ``foreignCurrency*`` prices (made up, fixed).
 EXCHANGE_RATES = {"USD": "0.1380", "EUR": "0.1270", "GBP": "0.1090", "RUB": "12.60", "JPY": "21.30",
                   "KRW": "193.00", "VND": "3520.00", "BRL": "0.7800"}
@@ -37,6 +41,8 @@ class Shape:
     vedio: bool  # crossborder: the video under the misspelt mainVedio (1 in 2)
     expired_as: str  # how an expired offer's status is spelt
     message_key: int  # which of MESSAGE_KEYS carries a failure's text
+    info_envelope: str = "top"  # fenxiao.info: one of INFO_ENVELOPES
+    hides_id: bool = False  # fenxiao.info asked by openOfferId: the reply names the offer by it alone (1 in 2)
 
 
 def shape_of(seed: int, offer_id: int) -> Shape:
@@ -51,6 +57,8 @@ def shape_of(seed: int, offer_id: int) -> Shape:
         vedio=draw[5] < 0.5,
         expired_as=EXPIRED_SPELLINGS[digest[6] % len(EXPIRED_SPELLINGS)],
         message_key=digest[7],
+        info_envelope=INFO_ENVELOPES[digest[8] % len(INFO_ENVELOPES)],
+        hides_id=draw[9] < 0.5,
     )
 
 

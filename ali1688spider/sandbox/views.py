@@ -26,12 +26,14 @@ from .vocabulary import UNIT_TRANSLATIONS
 PRODUCT_GET = "product.get"
 CROSSBORDER = "crossborder"
 FENXIAO = "fenxiao"
+FENXIAO_INFO = "fenxiao.info"
 
 NOT_FOUND_MESSAGE = "商品不存在"
 NOT_FOUND_BODIES: dict[str, dict[str, Any]] = {
     PRODUCT_GET: {"success": False, "errorCode": "500_004", "errMsg": NOT_FOUND_MESSAGE},
     CROSSBORDER: {"result": {"success": False, "code": "SP0056", "message": NOT_FOUND_MESSAGE}},
     FENXIAO: {"success": False, "errorCode": "OFFER_NOT_FOUND", "errorMsg": NOT_FOUND_MESSAGE},
+    FENXIAO_INFO: {"success": False, "errorCode": "OFFER_NOT_FOUND", "errorMsg": NOT_FOUND_MESSAGE},
 }
 PLAIN = Shape(reference_only=False, reference_range=False, reference_beside=False, java_doubles=False,
               real_fenxiao=False, vedio=False, expired_as="expired", message_key=0)
@@ -40,7 +42,9 @@ PLAIN = Shape(reference_only=False, reference_range=False, reference_beside=Fals
 def not_found_body(api: str, shape: Shape = PLAIN) -> dict[str, Any]:
     """The API's "no such offer" reply, its text under the key this offer's shape uses."""
     body = json.loads(json.dumps(NOT_FOUND_BODIES[api]))
-    target = body["result"] if api == CROSSBORDER else body
+    if api == FENXIAO_INFO and shape.info_envelope != "top":
+        body = {"result": {**body, "code": body.pop("errorCode")}}
+    target = body["result"] if "result" in body else body
     documented = next(iter(key for key in ("errMsg", "errorMsg", "message") if key in target))
     target[message_key(api, shape)] = target.pop(documented)
     return body
@@ -378,10 +382,28 @@ def fenxiao_view(offer: Offer, shape: Shape = PLAIN) -> dict[str, Any]:
     return {"success": True, "productInfo": info}
 
 
-_RENDERERS: dict[str, Callable[[Offer, str, str, Shape], dict[str, Any]]] = {
-    PRODUCT_GET: lambda offer, _country, _currency, shape: product_get_view(offer, shape),
-    CROSSBORDER: crossborder_view,
-    FENXIAO: lambda offer, _country, _currency, shape: fenxiao_view(offer, shape),
+# -- alibaba.fenxiao.product.info.get ----------------------------------------------------------
+
+def fenxiao_info_view(offer: Offer, shape: Shape = PLAIN, open_id: str = "") -> dict[str, Any]:
+    """``alibaba.fenxiao.product.info.get``: the fenxiao offer in the envelope of this offer's
+    shape. Asked by ``openOfferId``, the offer carries it, and half the offers drop their id."""
+    info = fenxiao_view(offer, shape)["productInfo"]
+    if open_id:
+        info["openOfferId"] = open_id
+        if shape.hides_id:
+            del info["productID"]
+    if shape.info_envelope == "top":
+        return {"success": True, "productInfo": info}
+    inner = {"productInfo": info} if shape.info_envelope == "wrapped" else info
+    return {"result": {"success": True, "code": "200", "message": "成功", "result": inner}}
+
+
+#: view(offer, country, currency, shape, open id): each API reads the arguments it has.
+_RENDERERS: dict[str, Callable[[Offer, str, str, Shape, str], dict[str, Any]]] = {
+    PRODUCT_GET: lambda offer, _country, _currency, shape, _open_id: product_get_view(offer, shape),
+    CROSSBORDER: lambda offer, country, currency, shape, _open_id: crossborder_view(offer, country, currency, shape),
+    FENXIAO: lambda offer, _country, _currency, shape, _open_id: fenxiao_view(offer, shape),
+    FENXIAO_INFO: lambda offer, _country, _currency, shape, open_id: fenxiao_info_view(offer, shape, open_id),
 }
 
 
@@ -406,16 +428,19 @@ class ProductBodies:
         return dumps(not_found_body(api, self.shape(offer_id)))
 
     def body(self, api: str, offer_id: int, country: str = "", epoch: int = 0,
-             currency: str = "") -> tuple[bytes, bool]:
+             currency: str = "", open_id: str = "") -> tuple[bytes, bool]:
         """``(body, found)`` of the offer at ``epoch``: ``found`` is False for the API's "no such
-        offer" reply. ``KeyError`` for an API that is not a product API."""
-        return self._cached_body(api, offer_id, country, currency, self.catalogue.drift_epoch(offer_id, epoch))
+        offer" reply. ``open_id``: the ``openOfferId`` it was asked by (fenxiao.info). ``KeyError``
+        for an API that is not a product API."""
+        if api != CROSSBORDER:
+            country = currency = ""
+        return self._cached_body(api, offer_id, country, currency, open_id,
+                                 self.catalogue.drift_epoch(offer_id, epoch))
 
-    def _body(self, api: str, offer_id: int, country: str, currency: str, drift_epoch: int) -> tuple[bytes, bool]:
+    def _body(self, api: str, offer_id: int, country: str, currency: str, open_id: str,
+              drift_epoch: int) -> tuple[bytes, bool]:
         render = _RENDERERS[api]
         offer = self.catalogue.offer(offer_id, drift_epoch)
         if offer is None:
             return self.not_found(api, offer_id), False
-        crossborder = api == CROSSBORDER
-        return dumps(render(offer, country if crossborder else "", currency if crossborder else "",
-                            self.shape(offer_id))), True
+        return dumps(render(offer, country, currency, self.shape(offer_id), open_id)), True

@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from .. import stat_keys
 from ..aop.classify import Outcome
 from ..aop.normalize import NormalizationError, normalize
-from ..aop.product import known_status
+from ..aop.product import Product, known_status
 from ..aop.text import storable_text
 from ..gateway.call import META, RESULT, attempts_of
 from ..monitoring.shapes import ShapeWatch
@@ -35,6 +35,19 @@ async def wait_for_room(crawler: Any, buffered: int) -> None:
         if waiting < buffered or is_stopping(crawler):
             return
         await asyncio.sleep(0.01)
+
+
+def _other_offer(product: Product, asked: str) -> str | None:
+    """The offer the reply is about when it is not the one ``asked`` for, else None. Asked by an
+    encrypted id (``openOfferId``), the reply may name the offer by its id, by the encrypted id
+    or both; the encrypted id is kept on the product."""
+    if asked.isdigit():
+        return product.product_id if product.product_id != asked else None
+    sent = product.open_offer_id or asked
+    if sent != asked or (not product.product_id.isdigit() and product.product_id != asked):
+        return sent if sent != asked else product.product_id
+    product.open_offer_id = asked
+    return None
 
 
 class ProductCallbacks:
@@ -74,9 +87,10 @@ class ProductCallbacks:
         except Exception as exc:  # a reply of a shape no rule foresaw: recorded, never a lost id
             self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, type(exc).__name__, str(exc)[:200])
             return
-        if product.product_id != call["offer_id"]:
+        mismatch = _other_offer(product, call["offer_id"])
+        if mismatch:
             self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None,
-                           f"the reply is about offer {product.product_id}, not the one asked for")
+                           f"the reply is about offer {storable_text(mismatch)[:80]}, not the one asked for")
             return
         if not known_status(product.status):
             self._unknown_status(product.status or "")

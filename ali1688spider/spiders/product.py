@@ -124,7 +124,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                 for ref in chunk:
                     stats.inc_value(stat_keys.INPUT_READ)
                     try:
-                        offer_id = parse_offer_ref(ref)
+                        offer_id = parse_offer_ref(ref, open_ids=self.api.open_ids)
                     except InvalidOfferRef as exc:
                         record_failure(self.crawler, FailureRecord(
                             key=ref, reason=FailureReason.INVALID_REFERENCE, message=str(exc)))

@@ -145,7 +145,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         self.crawler.stats.inc_value(stat_keys.INPUT_READ)
         try:
             ref, api, country = self._parse_entry(text)
-            return entry, parse_offer_ref(ref), text, api, country
+            return entry, parse_offer_ref(ref, open_ids=api.open_ids), text, api, country
         except NOT_A_REFERENCE as exc:
             key = input_key(self.crawler, text)  # the failure's _id, and what its ack looks for
             self._hold(key, entry)
@@ -164,7 +164,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         for entry in dead:
             text = entry_text(entry)
             try:
-                key = offer_id = parse_offer_ref(self._parse_entry(text)[0])
+                ref, api, _ = self._parse_entry(text)
+                key = offer_id = parse_offer_ref(ref, open_ids=api.open_ids)
             except NOT_A_REFERENCE:
                 key, offer_id = input_key(self.crawler, text), None
             self._hold(key, entry)

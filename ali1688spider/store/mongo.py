@@ -102,6 +102,7 @@ class MongoStore:
             self.products.create_index([("status", ASCENDING)])
             self.products.create_index([("category_id", ASCENDING)])
             self.products.create_index([("changed_at", ASCENDING)])
+            self.products.create_index([("open_offer_id", ASCENDING)], sparse=True)
             self.failures.create_index([("reason", ASCENDING)])
             self.failures.create_index([("at", ASCENDING)])
             self.history.create_index([("product_id", ASCENDING), ("at", ASCENDING)])
@@ -240,9 +241,15 @@ class MongoStore:
         return ops, history_docs, [doc for doc in failures if doc["_id"] not in stored or not doc.get("gone")]
 
     def fetched_since(self, keys: list[str], since: datetime) -> set[str]:
-        """Which of these products were fetched at or after ``since``."""
-        found = self.products.find({"_id": {"$in": keys}, "fetched_at": {"$gte": since}}, {"_id": 1})
-        return {doc["_id"] for doc in found}
+        """Which of these products (offer ids, or encrypted ids stored as ``open_offer_id``) were
+        fetched at or after ``since``."""
+        encrypted = [key for key in keys if not key.isdigit()]
+        which: dict[str, Any] = {"_id": {"$in": keys}}
+        if encrypted:
+            which = {"$or": [which, {"open_offer_id": {"$in": encrypted}}]}
+        found = self.products.find({**which, "fetched_at": {"$gte": since}}, {"_id": 1, "open_offer_id": 1})
+        wanted = set(keys)
+        return {key for doc in found for key in (doc["_id"], doc.get("open_offer_id")) if key in wanted}
 
     def fetched_before(self, before: datetime, batch: int = 1000) -> Iterator[list[str]]:
         """Ids of products last fetched before ``before``, in batches (a cursor, not a list)."""
