@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, PRODUCT_APIS, PRODUCT_GET, ApiSpec
+from ali1688spider.aop.apis import CROSSBORDER, FENXIAO, FENXIAO_INFO, PRODUCT_APIS, PRODUCT_GET, ApiSpec
 from ali1688spider.aop.classify import MALFORMED_BODY, Classification, Outcome, classify_response
 from ali1688spider.aop.signing import encode_params, sign
 from ali1688spider.demo.services import GatewayEmulator
+from ali1688spider.sandbox import open_ids
 from ali1688spider.sandbox.catalogue import MAX_EPOCH, Catalogue, Offer
 from ali1688spider.sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
 from ali1688spider.sandbox.shapes import shape_of
@@ -143,6 +144,22 @@ def test_unknown_offer_is_a_business_failure(emulator: GatewayEmulator, token: s
     result = classified(reply, Outcome.BUSINESS, api=api, status=200)
     assert result.error_code in {"500_004", "SP0056", "OFFER_NOT_FOUND"}
     assert "商品不存在" in result.message
+
+
+def test_fenxiao_info_answers_the_encrypted_ids_the_emulator_lists(emulator: GatewayEmulator, token: str) -> None:
+    listed = emulator.get("/_sandbox/offers?n=3")
+    assert [open_ids.decrypt(CATALOGUE.seed, text) for text in listed["open_offer_ids"]] == listed["offer_ids"]
+    for offer_id, open_id in zip(listed["offer_ids"], listed["open_offer_ids"], strict=True):
+        assert FENXIAO_INFO.params_for(open_id) == {"openOfferId": open_id}
+        reply = api_call(emulator, FENXIAO_INFO, FENXIAO_INFO.params_for(open_id), token=token)
+        result = classified(reply, Outcome.OK, api=FENXIAO_INFO)
+        assert result.payload.get("openOfferId") == open_id
+        assert result.payload.get("productID", offer_id) == offer_id
+    forged = open_ids.encrypt(CATALOGUE.seed + 1, listed["offer_ids"][0])
+    reply = api_call(emulator, FENXIAO_INFO, {"openOfferId": forged}, token=token)
+    assert "商品不存在" in classified(reply, Outcome.BUSINESS, api=FENXIAO_INFO, status=200).message
+    reply = api_call(emulator, FENXIAO_INFO, {}, token=token)
+    assert b"offerId or openOfferId is required" in reply[1]
 
 
 # -- PROTOCOL.md §4, row by row ----------------------------------------------------------------

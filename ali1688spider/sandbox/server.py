@@ -15,7 +15,8 @@ Controls (JSON):
   302 to ``redirect_uri?code=…&state=…`` (a single-use code).
 - ``POST /_sandbox/revoke`` ``{"refresh_tokens": true, "access_tokens": false}`` (body optional)
   — forget tokens, so grants answer ``invalid_grant`` (or calls 401).
-- ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue.
+- ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue, and the
+  encrypted ``openOfferId`` of each (for ``fenxiao.info``).
 - ``POST /_sandbox/quota`` ``{"qps": N, "window": "second" | "sliding"}`` — change the quota from
   the next call on (``window`` optional). ``GET`` and the reply give ``{"qps", "window",
   "seconds"}``: ``seconds`` lists ``[second, admitted, throttled]`` per recent calendar second.
@@ -37,6 +38,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
+from . import open_ids
 from .catalogue import MAX_EPOCH
 from .config import SandboxConfig
 from .faults import parse_script
@@ -160,7 +162,9 @@ async def _offers(request: web.Request) -> web.Response:
         return _json({"error": "n, missing and start must be integers"}, status=400)
     if not (0 <= count <= MAX_LISTED_IDS and 0 <= missing <= MAX_LISTED_IDS):
         return _json({"error": f"n and missing must be within 0..{MAX_LISTED_IDS}"}, status=400)
-    return _json({"offer_ids": catalogue.offer_ids(count, start), "missing_ids": catalogue.missing_ids(missing, start)})
+    offer_ids = catalogue.offer_ids(count, start)
+    return _json({"offer_ids": offer_ids, "missing_ids": catalogue.missing_ids(missing, start),
+                  "open_offer_ids": [open_ids.encrypt(catalogue.seed, offer_id) for offer_id in offer_ids]})
 
 
 def _quota(gateway: Gateway) -> dict[str, Any]:
