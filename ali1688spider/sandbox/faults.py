@@ -9,14 +9,16 @@ Script entries (``POST /_sandbox/faults`` with ``{"script": [...]}``)::
 
 - ``kind``: ``5xx`` | ``isp`` | ``throttle`` | ``throttle200`` | ``malformed`` | ``slow`` |
   ``token`` (a 401) | ``invalid_grant`` | ``gone`` (the API's own "no such offer" reply, as for
-  an offer deleted or delisted since).
+  an offer deleted or delisted since; for the shop and image searches "no such seller" / "no such
+  image"; the keyword search and the image upload answer normally).
 - ``api``: a substring of the API name (the path segment, e.g. ``alibaba.product.get``,
-  ``getToken``). Without it an entry matches the product API calls, except ``invalid_grant``,
-  which then matches the token endpoint calls.
+  ``keywordQuery``, ``getToken``). Without it an entry matches the API calls (product and
+  discovery APIs), except ``invalid_grant``, which then matches the token endpoint calls.
 - ``times`` (default 1); optional ``status`` and ``code`` override the HTTP status and the error
   code; ``ms`` overrides the delay of a ``slow`` fault.
 
-Random faults (the ``--fault-*`` rates) hit product API calls only, never the token endpoint.
+Random faults (the ``--fault-*`` rates) hit API calls only (product and discovery APIs), never the
+token endpoint.
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class Faults:
     def render(self, fault: ScriptedFault, request_id: str, answer: Callable[[], Reply],
                missing: Callable[[], Reply] | None = None) -> Reply:
         """The reply that ``fault`` gives instead of (or made from) the normal ``answer``;
-        ``missing`` is the API's "no such offer" reply (for ``gone``)."""
+        ``missing`` is the API's "no such offer" reply (for ``gone``; without it, the answer)."""
         self.injected[fault.kind] += 1
         rng = self._rng
         kind = fault.kind
@@ -168,8 +170,8 @@ class Faults:
             return reply
         if kind == "invalid_grant":
             return oauth_error(fault.status or 400, "invalid_grant", "refresh token is invalid or expired")
-        if kind == "gone" and missing is not None:
-            return missing()
+        if kind == "gone":  # an API that asks about nothing in particular has nothing to lose
+            return missing() if missing is not None else answer()
         normal = answer()
         if kind == "malformed":
             return _malformed(normal, rng, fault.status)

@@ -13,16 +13,22 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
    ``gw.QosAppFrequencyLimit`` (400). The quota can change while the emulator runs.
 4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``.
 5. ACL: the API is in ``deny_apis`` → ``gw.APIACLDecline`` (400).
-6. API: not one of the four product APIs of §5 (version 1, protocol ``param2`` or ``param``)
-   → ``gw.APIUnsupported`` (400).
+6. API: not one of the four product APIs of §5 or the four discovery APIs of §7
+   (``product.search.keywordQuery``, ``product.search.querySellerOfferList``,
+   ``product.image.upload``, ``product.search.imageQuery``; version 1, protocol ``param2`` or
+   ``param``) → ``gw.APIUnsupported`` (400).
 7. parameters: ``productID`` / ``offerDetailParam`` (a JSON object with ``offerId``) /
    ``offerId`` (fenxiao.info: or ``openOfferId``) missing or not a number → ``gw.ParamMissing``
    (400). A number that is no existing 9-15 digit offer id, or an ``openOfferId`` the emulator
-   did not make, is served: the API's own "商品不存在" business failure.
+   did not make, is served: the API's own "商品不存在" business failure. The discovery APIs:
+   ``offerQueryParam`` (``uploadImageParam``) missing or not a JSON object → ``gw.ParamMissing``;
+   what is wrong inside it is served as a ``PARAM_ERROR`` business failure (:mod:`.search`).
 8. usage: ``usage_limit`` calls were already served → ``gw.NoUsageLeftError`` (400); every call
    that gets past this check uses one unit, faulted or not.
 9. faults: the script, then the random rates (:mod:`.faults`).
-10. the product at the current catalogue epoch (HTTP 200, cached body) or the business failure.
+10. the product at the current catalogue epoch (HTTP 200, cached body) or the business failure;
+    for a discovery API the page of hits (their values those of the offers at that epoch), the
+    image id, or the API's business failure (HTTP 200 too).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from . import oauth, open_ids
+from . import oauth, open_ids, search
 from .catalogue import Catalogue, check_epoch
 from .config import SandboxConfig
 from .faults import Faults
@@ -40,7 +48,7 @@ from .quota import Quota
 from .replies import Reply, RequestIds, gateway_error, unauthorized
 from .signature import SIGNATURE, signature_matches, timestamp_problem
 from .stats import Stats
-from .tokens import TokenRegistry
+from .tokens import CHINA, TokenRegistry
 from .views import CROSSBORDER, FENXIAO, FENXIAO_INFO, PRODUCT_GET, ProductBodies
 
 #: (namespace, apiName) of the product APIs → the short name used by :mod:`.views`.
@@ -55,6 +63,9 @@ TOKEN_PROTOCOLS = frozenset({"http", "param2"})
 _ID_PARAM = {PRODUCT_GET: "productID", FENXIAO: "offerId", FENXIAO_INFO: "offerId"}
 UNKNOWN_API = "?"
 
+#: What a served call answers, and what it answers for the ``gone`` fault (``None``: the answer).
+Answers = tuple[Callable[[], Reply], Callable[[], Reply] | None]
+
 
 class Gateway:
     """All state of one emulator: tokens, quota, usage, faults, stats and the catalogue."""
@@ -63,6 +74,7 @@ class Gateway:
         self.config = config
         self.catalogue = Catalogue(config.seed)
         self.bodies = ProductBodies(self.catalogue)
+        self.discovery = search.Discovery(self.catalogue)  # its index is built on the first search
         self.tokens = TokenRegistry(config)
         self.quota = Quota(config.qps, window=config.quota_window)
         self.faults = Faults(config)
@@ -84,6 +96,8 @@ class Gateway:
     def set_epoch(self, epoch: int) -> None:
         """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range)."""
         check_epoch(epoch)
+        if epoch != self.epoch:  # search hits date the offers that drift in it now (search.Discovery)
+            self.discovery.epoch_set_at[epoch] = datetime.now(CHINA).replace(tzinfo=None, microsecond=0)
         self.epoch = epoch
 
     def reset(self) -> None:
@@ -167,17 +181,33 @@ class Gateway:
         if name in self._denied or f"{namespace}:{name}" in self._denied:
             return gateway_error(400, "gw.APIACLDecline", f"API {namespace}:{name} is not granted to this app",
                                  request_id)
-        api = PRODUCT_APIS.get((namespace, name))
-        if api is None or version != "1" or protocol not in API_PROTOCOLS:
+        answers: Answers | str | None = None
+        if version == "1" and protocol in API_PROTOCOLS:
+            if (namespace, name) in PRODUCT_APIS:
+                answers = self._product_answers(PRODUCT_APIS[namespace, name], params)
+            elif (namespace, name) in search.SEARCH_APIS:
+                answers = self._search_answers(search.SEARCH_APIS[namespace, name], params)
+        if answers is None:
             return gateway_error(400, "gw.APIUnsupported",
                                  f"API {protocol}/{version}/{namespace}:{name} is not supported", request_id)
-        target = self._offer_param(api, params)
-        if isinstance(target, str):
-            return gateway_error(400, "gw.ParamMissing", target, request_id)
-        offer_id, country, currency, open_id = target
+        if isinstance(answers, str):
+            return gateway_error(400, "gw.ParamMissing", answers, request_id)
         if self.config.usage_limit and self.usage >= self.config.usage_limit:
             return gateway_error(400, "gw.NoUsageLeftError", "the app has no paid usage left", request_id)
         self.usage += 1
+        answer, gone = answers
+        fault = self.faults.pick(name, token_endpoint=False)
+        if fault is not None:
+            return self.faults.render(fault, request_id, answer, gone)
+        return answer()
+
+    def _product_answers(self, api: str, params: dict[str, str]) -> Answers | str:
+        """The product (or "商品不存在") and the offer-gone reply of a product API call, or the
+        message of a ``gw.ParamMissing``."""
+        target = self._offer_param(api, params)
+        if isinstance(target, str):
+            return target
+        offer_id, country, currency, open_id = target
 
         def product() -> Reply:
             body, found = self.bodies.body(api, offer_id, country, self.epoch, currency, open_id)
@@ -186,10 +216,23 @@ class Gateway:
         def gone() -> Reply:
             return Reply(200, self.bodies.not_found(api, offer_id), "business_failure")
 
-        fault = self.faults.pick(name, token_endpoint=False)
-        if fault is not None:
-            return self.faults.render(fault, request_id, product, gone)
-        return product()
+        return product, gone
+
+    def _search_answers(self, api: str, params: dict[str, str]) -> Answers | str:
+        """The page (or the API's business failure) of a discovery API call and its reply when the
+        shop or image is gone (:mod:`.search`), or the message of a ``gw.ParamMissing``."""
+        query = search.query_param(api, params)
+        if isinstance(query, str):
+            return query
+
+        def page() -> Reply:
+            body, success = self.discovery.answer(api, query, self.epoch)
+            return Reply(200, body, "ok" if success else "business_failure")
+
+        missing = search.missing_body(api)
+        if missing is None:
+            return page, None
+        return page, lambda: Reply(200, missing, "business_failure")
 
     def _offer_param(self, api: str, params: dict[str, str]) -> tuple[int, str, str, str] | str:
         """``(offer id, country, currency, openOfferId)``, or the message of a ``gw.ParamMissing``.

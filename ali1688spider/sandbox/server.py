@@ -3,7 +3,9 @@ under ``/_sandbox``.
 
 ``/openapi/{protocol}/{version}/{namespace}/{apiName}/{appKey}`` (any method): parameters from
 the query string and the ``application/x-www-form-urlencoded`` (or multipart) body, merged, the
-body winning; see :mod:`.gateway` for what is answered.
+body winning; see :mod:`.gateway` for what is answered: the product APIs (:mod:`.views`) and the
+discovery APIs, keyword, shop and image search and the image upload (:mod:`.search`). A body may
+be up to ``MAX_BODY`` bytes, room for an image of ``search.IMAGE_MAX_BYTES`` as form-encoded base64.
 
 Controls (JSON):
 
@@ -17,6 +19,9 @@ Controls (JSON):
   — forget tokens, so grants answer ``invalid_grant`` (or calls 401).
 - ``GET  /_sandbox/offers?n=10&start=600000000000&missing=0`` — ids of this catalogue, and the
   encrypted ``openOfferId`` of each (for ``fenxiao.info``).
+- ``GET  /_sandbox/sellers?n=10`` — ``{"sellers": [{"open_id", "offers"}, …]}``: the ``n`` sellers
+  with the most offers among those the searches find, largest first (ties by open id); an
+  ``open_id`` is a ``sellerOpenId`` for ``querySellerOfferList``, ``offers`` the size of its shop.
 - ``POST /_sandbox/quota`` ``{"qps": N, "window": "second" | "sliding"}`` — change the quota from
   the next call on (``window`` optional). ``GET`` and the reply give ``{"qps", "window",
   "seconds"}``: ``seconds`` lists ``[second, admitted, throttled]`` per recent calendar second.
@@ -47,7 +52,7 @@ from .gateway import Gateway
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-MAX_BODY = 4 * 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024  # a 3 MiB image is 4 MiB of base64, more once form-encoded
 MAX_LISTED_IDS = 100_000
 
 access_logger = logging.getLogger("ali1688spider.sandbox.access")
@@ -167,6 +172,18 @@ async def _offers(request: web.Request) -> web.Response:
                   "open_offer_ids": [open_ids.encrypt(catalogue.seed, offer_id) for offer_id in offer_ids]})
 
 
+async def _sellers(request: web.Request) -> web.Response:
+    discovery = request.app[GATEWAY].discovery
+    limit = discovery.catalogue.seller_count
+    try:
+        count = int(request.query.get("n", "10"))
+    except ValueError:
+        return _json({"error": "n must be an integer"}, status=400)
+    if not 0 <= count <= limit:
+        return _json({"error": f"n must be within 0..{limit}"}, status=400)
+    return _json({"sellers": discovery.sellers(count)})
+
+
 def _quota(gateway: Gateway) -> dict[str, Any]:
     return {"qps": gateway.quota.qps, "window": gateway.quota.window, "seconds": gateway.quota.seconds()}
 
@@ -233,6 +250,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_get("/_sandbox/authorize", _authorize)
     app.router.add_post("/_sandbox/revoke", _revoke)
     app.router.add_get("/_sandbox/offers", _offers)
+    app.router.add_get("/_sandbox/sellers", _sellers)
     app.router.add_get("/_sandbox/quota", _get_quota)
     app.router.add_post("/_sandbox/quota", _set_quota)
     app.router.add_get("/_sandbox/epoch", _get_epoch)

@@ -35,6 +35,7 @@ NOT_FOUND_BODIES: dict[str, dict[str, Any]] = {
     FENXIAO: {"success": False, "errorCode": "OFFER_NOT_FOUND", "errorMsg": NOT_FOUND_MESSAGE},
     FENXIAO_INFO: {"success": False, "errorCode": "OFFER_NOT_FOUND", "errorMsg": NOT_FOUND_MESSAGE},
 }
+SHIPPING_GUARANTEES = ("shipIn24Hours", "shipIn48Hours", "shipIn72Hours")
 PLAIN = Shape(reference_only=False, reference_range=False, reference_beside=False, java_doubles=False,
               real_fenxiao=False, vedio=False, expired_as="expired", message_key=0)
 
@@ -95,8 +96,22 @@ def _kilograms(grams: int) -> int | float:
     return grams // 1000 if grams % 1000 == 0 else grams / 1000
 
 
-def _tr(country: str, text: str) -> str:
+def translate(country: str, text: str) -> str:
+    """The emulator's "translation" of Chinese ``text`` into the language ``country``:
+    ``[en] 纯棉T恤`` (crossborder ``…Trans`` fields, and what the discovery APIs match)."""
     return f"[{country}] {text}" if text else ""
+
+
+def shipping_guarantee(offer_id: int) -> str:
+    """How fast the offer ships (crossborder ``shippingTimeGuarantee``): a third of the offers each
+    ``shipIn24Hours``, ``shipIn48Hours``, ``shipIn72Hours``; the searches' ``shipIn48Hours`` filter."""
+    return SHIPPING_GUARANTEES[offer_id % len(SHIPPING_GUARANTEES)]
+
+
+def category_levels(category_id: int) -> tuple[int, int, int]:
+    """``(topCategoryId, secondCategoryId, thirdCategoryId)`` of a leaf category, made up from its
+    id (the catalogue knows leaves only); the same in the detail and the search replies."""
+    return category_id // 1_000_000 or category_id, category_id // 1000 or category_id, category_id
 
 
 # -- alibaba.product.get -----------------------------------------------------------------------
@@ -200,8 +215,9 @@ def _crossborder_sku(offer: Offer, sku: Sku, country: str, currency: str, shape:
         "specId": sku.spec_id,
         "cargoNumber": sku.cargo_number,
         "skuAttributes": [
-            {"attributeId": v.attribute_id, "attributeName": v.name, "attributeNameTrans": _tr(country, v.name),
-             "value": v.value, "valueTrans": _tr(country, v.value),
+            {"attributeId": v.attribute_id, "attributeName": v.name,
+             "attributeNameTrans": translate(country, v.name), "value": v.value,
+             "valueTrans": translate(country, v.value),
              **({"skuImageUrl": absolute_image(v.image)} if v.image else {})}
             for v in sku.values
         ],
@@ -231,7 +247,7 @@ def _crossborder_shipping(offer: Offer) -> dict[str, Any]:
         "width": width,
         "height": height,
         "length": length,
-        "shippingTimeGuarantee": ("shipIn24Hours", "shipIn48Hours", "shipIn72Hours")[offer.offer_id % 3],
+        "shippingTimeGuarantee": shipping_guarantee(offer.offer_id),
     }
     half = len(offer.skus) // 2  # the first half in grams (skuShippingInfoList), the rest in kg
     if offer.skus:
@@ -267,15 +283,16 @@ def crossborder_view(offer: Offer, country: str, currency: str = "", shape: Shap
         if offer.retail_cents is not None:
             sale["foreignCurrencyRetailPrice"] = _foreign(offer.retail_cents, currency)
     cargo = next((sku.cargo_number.rsplit("-", 1)[0] for sku in offer.skus if sku.cargo_number), "")
+    top, second, third = category_levels(offer.category_id)
     detail: dict[str, Any] = {
         "offerId": offer.offer_id,
         "categoryId": offer.category_id,
         "categoryName": offer.category_name,
-        "topCategoryId": offer.category_id // 1_000_000 or offer.category_id,
-        "secondCategoryId": offer.category_id // 1000 or offer.category_id,
-        "thirdCategoryId": offer.category_id,
+        "topCategoryId": top,
+        "secondCategoryId": second,
+        "thirdCategoryId": third,
         "subject": offer.subject,
-        "subjectTrans": _tr(country, offer.subject),
+        "subjectTrans": translate(country, offer.subject),
         "description": offer.description,
         ("mainVedio" if shape.vedio else "mainVideo"): offer.main_video,
         "productImage": {
@@ -284,7 +301,7 @@ def crossborder_view(offer: Offer, country: str, currency: str = "", shape: Shap
         },
         "productAttribute": [
             {"attributeId": a.attribute_id, "attributeName": a.name, "value": a.value,
-             "attributeNameTrans": _tr(country, a.name), "valueTrans": _tr(country, a.value)}
+             "attributeNameTrans": translate(country, a.name), "valueTrans": translate(country, a.value)}
             for a in offer.attributes
         ],
         "productSkuInfos": [_crossborder_sku(offer, sku, country, currency, shape) for sku in offer.skus],
