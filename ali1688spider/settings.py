@@ -66,6 +66,7 @@ REQUEST_FINGERPRINTER_CLASS = "ali1688spider.gateway.call.AopRequestFingerprinte
 ITEM_PIPELINES = {
     "ali1688spider.pipelines.validation.ValidationPipeline": 100,
     "ali1688spider.pipelines.mongo.MongoPipeline": 800,
+    "ali1688spider.pipelines.listings.ListingsPipeline": 810,  # search hits (scrapy crawl search/shop/image)
 }
 
 EXTENSIONS = {

@@ -19,6 +19,10 @@ INPUT_DUPLICATE = "ali1688/input/duplicate"  # inputs naming an offer already ta
 FRESH = "ali1688/fresh"  # ids skipped: fetched within ALI1688_FRESH_FOR
 PRODUCTS = "ali1688/products"  # products that passed validation
 UNAVAILABLE = "ali1688/unavailable"  # stored products the API now says are gone: kept, available=false
+SEARCHES = "ali1688/search/done"  # searches that ended with their hits stored (search, shop, image)
+SEARCH_PAGES = "ali1688/search/pages"  # result pages read
+SEARCH_HITS = "ali1688/search/hits"  # hits read into listings
+UNCHANGED = "ali1688/search/unchanged"  # found offers not fetched: the listing shows no change since the stored one
 FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
 
 # -- the Redis queue -----------------------------------------------------------------------------

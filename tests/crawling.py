@@ -50,14 +50,15 @@ def crawl_settings(gateway_url: str, mongo_uri: str, database: str, **extra: Any
     return settings
 
 
-def run_crawl(settings: dict[str, Any], **spider_args: Any) -> Deferred[Any]:
-    """Run the product spider in this process; the result is the crawler (stats, close reason).
+def run_crawl(settings: dict[str, Any], spider: type[Any] = ProductSpider, **spider_args: Any) -> Deferred[Any]:
+    """Run a spider (the product spider unless told) in this process; the result is the crawler
+    (stats, close reason).
 
     A Deferred driven on the asyncio loop, so ``await`` it from a ``pytest_twisted`` test.
     """
 
     async def crawl() -> Any:
-        crawler = get_crawler(ProductSpider, settings)
+        crawler = get_crawler(spider, settings)
         await crawler.crawl_async(**spider_args)
         return crawler
 

@@ -38,15 +38,25 @@ def api_request(
     options: dict[str, Any] | None = None, **kwargs: Any,
 ) -> Request:
     """An unsigned POST for one offer; ``kwargs`` go to :class:`scrapy.Request`."""
-    params = encode_params(api.params_for(offer_id, **(options or {})))
+    return call_request(api, gateway_url, app_key, api.params_for(offer_id, **(options or {})), key=offer_id,
+                        ref=ref, options=options, **kwargs)
+
+
+def call_request(
+    api: ApiSpec, gateway_url: str, app_key: str, params: dict[str, object], *, key: str,
+    ref: str | None = None, options: dict[str, Any] | None = None, **kwargs: Any,
+) -> Request:
+    """An unsigned POST of any API with these business ``params``; ``key`` names what the call is
+    for (an offer id, a search) in its failure record."""
+    encoded = encode_params(params)
     meta = dict(kwargs.pop("meta", None) or {})
     meta[META] = {
-        "api": api.key, "offer_id": offer_id, "ref": ref if ref is not None else offer_id,
-        "path": api.url_path(app_key), "params": params, "options": dict(options or {}),
+        "api": api.key, "offer_id": key, "ref": ref if ref is not None else key,
+        "path": api.url_path(app_key), "params": encoded, "options": dict(options or {}),
     }
     meta.setdefault("handle_httpstatus_all", True)  # every reply goes to the classifier
     return Request(
-        api.url(gateway_url, app_key), method="POST", body=urlencode(params),
+        api.url(gateway_url, app_key), method="POST", body=urlencode(encoded),
         headers=FORM_HEADERS, meta=meta, **kwargs,
     )
 

@@ -21,9 +21,9 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
 from .. import cluster, config, stat_keys
-from ..aop.apis import product_api
 from ..aop.classify import Classification, Outcome, classify_response
 from ..aop.errors import TokenError
+from ..aop.search import call_api
 from ..aop.text import storable_text
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig
@@ -137,7 +137,10 @@ class GatewayAuthMiddleware:
         return middleware
 
     async def spider_opened(self, spider: Spider) -> None:
-        """Preflight: credentials present, and a token from the gateway (which proves it answers)."""
+        """Preflight: credentials present, and a token from the gateway (which proves it answers).
+        None of it for a spider that refused its arguments: it stops in ``start()``, before any call."""
+        if getattr(spider, "argument_error", None):
+            return
         try:
             self.config.check()
             if self.setup_error:
@@ -276,7 +279,7 @@ class GatewayResponseMiddleware:
             if self._replies <= LATENCY_EVERY or now - self._latency_shown >= 1.0:
                 self._latency_shown = now
                 self.show_latencies()
-        result = classify_response(response.status, response.body, product_api(call["api"]))
+        result = classify_response(response.status, response.body, call_api(call["api"]))
         await self._replied(request, THROTTLED if result.outcome is Outcome.THROTTLE else OK)
         self.stats.inc_value(stat_keys.response(result.outcome.value))
         reason = result.outcome.value  # also the retry stat's reason: bounded like the error keys

@@ -138,6 +138,10 @@ class CrawlProgress:
             "shape": shape_text(stats),
         }
         self.stats.set_value(stat_keys.ELAPSED_SECONDS, round(elapsed, 3))  # type: ignore[union-attr]
+        if self._get(stat_keys.SEARCH_PAGES) or self._get(stat_keys.SEARCHES):
+            logger.info("searches: %d ended, %d pages, %d hits; %d found offers unchanged since stored "
+                        "(detail calls saved)", self._get(stat_keys.SEARCHES), self._get(stat_keys.SEARCH_PAGES),
+                        self._get(stat_keys.SEARCH_HITS), self._get(stat_keys.UNCHANGED))
         logger.info(
             "summary: fetched %(fetched)s, failed %(failed)s (%(failed_by_reason)s), duplicates %(duplicates)s, "
             "retried %(retried)s, token refreshes %(token_refreshes)s, elapsed %(elapsed)s, %(rate)s, "

@@ -212,17 +212,25 @@ class MongoPipeline:
         self.store.close()
 
     def _save_unwritten(self, products: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
-        """Keep what MongoDB could not take: one JSON document per line, to load later."""
-        folder = Path(config.UNSAVED_DIR.get(self.crawler.settings))
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"unsaved-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.jsonl"
-        with path.open("a", encoding="utf-8") as handle:
-            for collection, docs in (("products", products), ("failures", failures)):
-                for doc in docs:
-                    handle.write(json_util.dumps({"collection": collection, "document": doc}) + "\n")
-        self.stats.inc_value(stat_keys.MONGO_UNSAVED, len(products) + len(failures))  # type: ignore[union-attr]
-        logger.error("MongoDB unavailable: %d products and %d failures saved to %s",
-                     len(products), len(failures), path)
+        save_unwritten(self.crawler, {"products": products, "failures": failures})
+
+
+def save_unwritten(crawler: Crawler, documents: dict[str, list[dict[str, Any]]]) -> None:
+    """Keep what MongoDB could not take: one JSON document per line (``{"collection", "document"}``),
+    in ``ALI1688_UNSAVED_DIR``, to load later."""
+    total = sum(len(docs) for docs in documents.values())
+    if not total:
+        return
+    folder = Path(config.UNSAVED_DIR.get(crawler.settings))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"unsaved-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.jsonl"
+    with path.open("a", encoding="utf-8") as handle:
+        for collection, docs in documents.items():
+            for doc in docs:
+                handle.write(json_util.dumps({"collection": collection, "document": doc}) + "\n")
+    crawler.stats.inc_value(stat_keys.MONGO_UNSAVED, total)  # type: ignore[union-attr]
+    counts = ", ".join(f"{len(docs)} {collection}" for collection, docs in documents.items())
+    logger.error("MongoDB unavailable: %s saved to %s", counts, path)
 
 
 def split_storable(products: list[dict[str, Any]], failures: list[dict[str, Any]], refuse: set[Any] | None = None,
@@ -257,6 +265,8 @@ def run_document(spider: str, stats: dict[str, Any], reason: str,
         "fetched": fetched, "failed": sum(failed.values()), "failed_by_reason": failed,
         "fresh": stat_keys.count(stats, stat_keys.FRESH), "unavailable": stat_keys.count(stats, stat_keys.UNAVAILABLE),
         "retried": stat_keys.count(stats, stat_keys.RETRY_COUNT),
+        "searches": stat_keys.count(stats, stat_keys.SEARCHES),
+        "unchanged": stat_keys.count(stats, stat_keys.UNCHANGED),  # detail calls saved by change detection
         "token_refreshes": stat_keys.count(stats, stat_keys.TOKEN_REFRESH),
         "changed": stat_keys.count(stats, stat_keys.MONGO_HISTORY_WRITTEN),
         "elapsed_seconds": round(elapsed, 3), "products_per_second": round(fetched / elapsed, 2) if elapsed else 0.0,

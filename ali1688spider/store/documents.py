@@ -16,6 +16,8 @@ PRODUCTS = "products"
 FAILURES = "failures"
 HISTORY = "product_history"
 RUNS = "runs"
+LISTINGS = "listings"  # one document per search hit (store/listings.py)
+SEARCHES = "searches"  # one document per search run
 QUOTAS = "quotas"  # the call rate each app key was last found to pass (gateway/adaptive.py)
 
 

@@ -31,3 +31,33 @@ class FreshnessFilter:
 
     def close(self) -> None:
         self.store.close()
+
+
+SECOND = timedelta(seconds=1)
+
+
+class ListingChanges:
+    """Change detection by listing: a found offer whose listing ``modifyDate`` is not newer than
+    its stored product's ``fetched_at`` has not changed since; it is not fetched again (one search
+    page checks up to 50 offers for one call). An offer not stored, or a listing without a
+    ``modifyDate``, is fetched. ``modifyDate`` has whole seconds: a change in the second of the
+    fetch counts as newer."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self.store = store
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ListingChanges:
+        return cls(MongoStore.from_settings(crawler.settings))
+
+    async def unchanged(self, modified: dict[str, datetime | None]) -> set[str]:
+        """Which of these offers (id → the listing's ``modify_date``) need no new fetch."""
+        dated = [offer_id for offer_id, when in modified.items() if when is not None]
+        if not dated:
+            return set()
+        fetched = await asyncio.to_thread(self.store.fetched_at_of, dated)
+        return {offer_id for offer_id in dated
+                if offer_id in fetched and modified[offer_id] + SECOND <= fetched[offer_id]}  # type: ignore[operator]
+
+    def close(self) -> None:
+        self.store.close()

@@ -251,6 +251,11 @@ class MongoStore:
         wanted = set(keys)
         return {key for doc in found for key in (doc["_id"], doc.get("open_offer_id")) if key in wanted}
 
+    def fetched_at_of(self, keys: list[str]) -> dict[str, datetime]:
+        """When each of these stored products was last fetched (those not stored are left out)."""
+        found = self.products.find({"_id": {"$in": keys}}, {"fetched_at": 1})
+        return {doc["_id"]: doc["fetched_at"] for doc in found if isinstance(doc.get("fetched_at"), datetime)}
+
     def fetched_before(self, before: datetime, batch: int = 1000) -> Iterator[list[str]]:
         """Ids of products last fetched before ``before``, in batches (a cursor, not a list)."""
         cursor = self.products.find({"fetched_at": {"$lt": before}}, {"_id": 1}).batch_size(batch)

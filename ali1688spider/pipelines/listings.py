@@ -1,0 +1,77 @@
+"""The search pipeline: each page of hits into ``listings``, each ended search into ``searches``.
+
+Pages are few (at most 40 per search) and written as they come, in a thread. When MongoDB cannot
+take them they are saved to ``ALI1688_UNSAVED_DIR`` like products, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from .. import config
+from ..store.listings import FoundPage, ListingStore, SearchRun, listing_document
+from ..store.mongo import MongoStore, StorageError
+from .mongo import save_unwritten
+
+logger = logging.getLogger(__name__)
+
+
+class ListingsPipeline:
+    """Connects to MongoDB at the first search item: a product crawl never opens it."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.store: ListingStore | None = None
+        self._down = False
+        self._opening = asyncio.Lock()  # items come concurrently: one connection for all
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ListingsPipeline:
+        if not config.MONGO_ENABLED.get(crawler.settings):
+            raise NotConfigured
+        return cls(crawler)
+
+    async def _open(self) -> ListingStore | None:
+        async with self._opening:
+            return await self._open_once()
+
+    async def _open_once(self) -> ListingStore | None:
+        if self.store is None and not self._down:
+            store = ListingStore(MongoStore.from_settings(self.crawler.settings))
+            try:
+                await asyncio.to_thread(store.open)
+                self.store = store
+            except StorageError as exc:  # the product pipeline stops the crawl; here, keep pages on disk
+                logger.error("%s (search results are saved to files)", exc)
+                store.close()
+                self._down = True
+        return self.store
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, FoundPage):
+            documents = [listing_document(listing, item.search_id, item.query, item.seen_at)
+                         for listing in item.listings]
+            await self._write("listings", documents, lambda store: store.write_hits(documents))
+        elif isinstance(item, SearchRun):
+            document = item.document()
+            await self._write("searches", [document], lambda store: store.record_search(document))
+        return item
+
+    async def _write(self, collection: str, documents: list[dict[str, Any]], write: Any) -> None:
+        store = await self._open()
+        if store is not None:
+            try:
+                await asyncio.to_thread(write, store)
+                return
+            except StorageError as exc:
+                logger.error("%s", exc)
+        save_unwritten(self.crawler, {collection: documents})
+
+    def close_spider(self) -> None:
+        if self.store is not None:
+            self.store.close()
