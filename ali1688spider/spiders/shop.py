@@ -15,4 +15,3 @@ class ShopSpider(SearchSpider):
     name = "shop"
     kind = "seller"
     target_argument = "seller"
-    target_help = "a seller: -a seller=SELLER_OPEN_ID (seller.open_id of a crossborder product)"
