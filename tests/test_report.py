@@ -9,6 +9,11 @@ The dataset (times relative to now, window = the default 7 days):
   mover); 6 price changes in the window, plus a stock-only change;
 - failures: gave_up 3 (2 in the window), business_failure 2 (2), invalid_reference 1 (1);
 - runs: one 8 days ago, one yesterday (finish reason ``shutdown``, 2.35 products/s).
+
+A second database (``SEARCH_DB``) holds only ``searches`` and ``listings``: a keyword query with
+HTML in its keyword run 5, 3 and ½ days ago (and 9 days ago, before the window; one run stores
+its query's keys in another order), a shop query run 2 days ago (failed) and yesterday (hits
+without prices), and an image query run only before the window.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ from pymongo import MongoClient
 
 from ali1688spider.__main__ import main
 from ali1688spider.demo.services import free_port, mongo_server
+from ali1688spider.report import data as report_data
 from ali1688spider.report.charts import _bin_edges
 from ali1688spider.report.data import (
     PricePoint,
@@ -41,11 +48,12 @@ from ali1688spider.report.data import (
     load,
     parse_window,
     percent_change,
+    query_label,
     reference_price,
     tier_history,
     tiers_of,
 )
-from ali1688spider.report.html import money, percent
+from ali1688spider.report.html import money, percent, when
 
 from .crawling import ROOT
 
@@ -138,12 +146,80 @@ def dataset() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+SEARCH_DB = "report_searches"
+KEYWORD = '保温杯 <500ml> & "真空"'
+QUERY_A = {"kind": "keyword", "keyword": KEYWORD, "country": "en", "sort": "price:asc", "price": ["10", "50"]}
+QUERY_B = {"kind": "seller", "seller": "BBBxyz0123456789abcdef", "country": "ja"}
+QUERY_C = {"kind": "image", "image": "sha256:" + "ab" * 32, "country": "en"}
+LABEL_A = f'keyword "{KEYWORD}" (en, price:asc, ¥10–50)'
+LABEL_B = "shop BBBxyz012345… (ja)"
+SCRIPT_SUBJECT = "<script>alert(1)</script>真空杯"
+
+
+def search(search_id: str, query: dict[str, Any], days: float, reason: str, total: int | None, pages: int, hits: int,
+           unchanged: int, details: int) -> dict[str, Any]:
+    return {"_id": search_id, "query": query, "spider": {"keyword": "search", "seller": "shop"}.get(query["kind"],
+            "image"), "started_at": ago(days), "finished_at": ago(days) + timedelta(seconds=30),
+            "finish_reason": reason, "total_records": total, "pages": pages, "hits": hits, "unchanged": unchanged,
+            "details": details}
+
+
+def hit(search_id: str, query: dict[str, Any], rank: int, offer_id: str, *, price: str | None = None,
+        sold: int | None = None, rate: float | None = None, subject: str = "不锈钢保温杯") -> dict[str, Any]:
+    doc: dict[str, Any] = {"_id": f"{search_id}:{rank}", "search_id": search_id, "query": query, "offer_id": offer_id,
+                           "rank": rank, "page": 1, "subject": subject, "subject_trans": "Thermos cup",
+                           "seen_at": NOW}
+    if price is not None:
+        doc["price"] = Decimal128(price)
+    if sold is not None:
+        doc["month_sold"] = sold
+    if rate is not None:
+        doc["repurchase_rate"] = rate
+    return doc
+
+
+def offer(n: int) -> str:
+    return f"6000000000{n:02d}"
+
+
+def search_dataset() -> dict[str, list[dict[str, Any]]]:
+    """Query A's latest run (s-a3) has 12 hits: rank 2 and 4 sold 3000 a month, rank 1 and 12 sold
+    120, ranks 5-11 sold 10 × rank, rank 3 no month_sold, rank 4 no price."""
+    reordered = dict(reversed(list(QUERY_A.items())))  # the same query, its keys in another order
+    latest = [hit("s-a3", QUERY_A, 1, offer(1), price="19.90", sold=120, rate=12.5),
+              hit("s-a3", QUERY_A, 2, offer(2), price="25.00", sold=3000, rate=30.0, subject=SCRIPT_SUBJECT),
+              hit("s-a3", QUERY_A, 3, offer(3), price="12.00"),
+              hit("s-a3", QUERY_A, 4, offer(4), sold=3000),
+              *(hit("s-a3", QUERY_A, rank, offer(rank), price=f"{10 + rank}.50", sold=rank * 10)
+                for rank in range(5, 13))]
+    return {
+        "searches": [
+            search("s-a0", QUERY_A, 9, "last_page", 900, 1, 10, 0, 10),
+            search("s-a1", QUERY_A, 5, "empty_page", 1100, 1, 20, 0, 20),
+            search("s-a2", reordered, 3, "max_results", 1300, 2, 40, 30, 10),
+            search("s-a3", QUERY_A, 0.5, "last_page", 1234, 1, 12, 4, 8),
+            search("s-b1", QUERY_B, 2, "failed", None, 0, 0, 0, 0),
+            search("s-b2", QUERY_B, 1, "last_page", 3, 1, 3, 0, 3),
+            search("s-c1", QUERY_C, 10, "last_page", 50, 1, 50, 0, 50),
+        ],
+        "listings": [
+            *latest,
+            hit("s-a2", reordered, 1, "699999999999", price="99.00", sold=99999),  # not the latest run
+            hit("s-b2", QUERY_B, 1, offer(21), sold=5, rate=1.0),
+            hit("s-b2", QUERY_B, 2, "abc<1>", sold=7),
+            hit("s-b2", QUERY_B, 3, offer(23)),
+        ],
+    }
+
+
 @pytest.fixture(scope="module")
 def mongo() -> Iterator[str]:
     with mongo_server() as server:
         client: MongoClient[dict[str, Any]] = MongoClient(server.url, tz_aware=True)
         for name, docs in dataset().items():
             client[DB][name].insert_many(docs)
+        for name, docs in search_dataset().items():
+            client[SEARCH_DB][name].insert_many(docs)
         client["emptydb"]["other"].insert_one({"_id": 1})  # a database with no products, failures or runs
         client.close()
         yield server.url
@@ -153,6 +229,13 @@ def mongo() -> Iterator[str]:
 def page(mongo: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("report") / "report.html"
     assert main(["report", "--mongo-uri", mongo, "--database", DB, "--out", str(out)]) == 0
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def search_page(mongo: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("report") / "searches.html"
+    assert main(["report", "--mongo-uri", mongo, "--database", SEARCH_DB, "--out", str(out)]) == 0
     return out.read_text(encoding="utf-8")
 
 
@@ -316,6 +399,95 @@ def test_data_behind_the_charts(mongo: str) -> None:
         PricePoint(ago(1), {1: Decimal("12.50"), 100: Decimal("11.00"), 1000: Decimal("9.80")}),
     ]
     assert all(isinstance(price, Decimal) for point in history.points for price in point.tiers.values())
+
+
+def test_no_searches_no_section(page: str) -> None:
+    assert 'id="searches"' not in page and "search-" not in page
+
+
+def test_search_sections(search_page: str) -> None:
+    assert '<h2 id="searches">Searches (2 recent queries)</h2>' in search_page
+    # most recently run first; query C ran only before the window
+    assert re.findall(r'<section id="(search-\d+)"><h3>(.*?)</h3>', search_page) == [
+        ("search-1", escape(LABEL_A)), ("search-2", escape(LABEL_B))]
+    assert "image sha256" not in search_page
+    tables = Tables(search_page).tables
+    assert tables["search-runs-1"] == [  # newest first; s-a2 stored the same query with its keys reordered
+        ["started", "finish reason", "pages", "hits", "reported", "unchanged", "details"],
+        [when(ago(0.5)), "last_page", "1", "12", "1,234", "4", "8"],
+        [when(ago(3)), "max_results", "2", "40", "1,300", "30", "10"],
+        [when(ago(5)), "empty_page", "1", "20", "1,100", "0", "20"],
+    ]
+    assert tables["search-runs-2"][1:] == [[when(ago(1)), "last_page", "1", "3", "3", "0", "3"],
+                                           [when(ago(2)), "failed", "0", "0", "—", "0", "0"]]
+
+
+def test_search_top_offers_by_month_sold(search_page: str) -> None:
+    tables = Tables(search_page).tables
+    top = tables["search-top-1"]
+    assert top[0] == ["rank", "offer", "subject", "price", "month_sold", "repurchase"]
+    # ties by rank; rank 3 (no month_sold) and rank 5 (the 11th) are left out; s-a2's hit is not the latest run's
+    assert [row[0] for row in top[1:]] == ["2", "4", "1", "12", "11", "10", "9", "8", "7", "6"]
+    assert top[1] == ["2", offer(2), SCRIPT_SUBJECT, "25.00", "3,000", "30.0%"]
+    assert top[2] == ["4", offer(4), "不锈钢保温杯", "—", "3,000", "—"]
+    assert top[3][3:] == ["19.90", "120", "12.5%"]
+    assert [row[:2] for row in tables["search-top-2"][1:]] == [["2", "abc<1>"], ["1", offer(21)]]
+    links = set(Tables(search_page).links)
+    assert links == {f"https://detail.1688.com/offer/{offer(n)}.html" for n in (1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 21)}
+    assert "699999999999" not in search_page
+
+
+def test_search_charts_and_prices(search_page: str) -> None:
+    images = Tables(search_page.split('<h2 id="searches">')[1]).images
+    assert len(images) == 3  # hits of A and B, prices of A (B's hits have no price)
+    for src in images:
+        png = base64.b64decode(src.removeprefix("data:image/png;base64,"), validate=True)
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG" and image.size[0] >= 600 and image.size[1] >= 300
+    assert search_page.count(f'alt="hits per run of {escape(LABEL_A)}"') == 1
+    assert search_page.count(f'alt="hits per run of {escape(LABEL_B)}"') == 1
+    assert search_page.count(f'alt="price distribution of the hits of {escape(LABEL_A)}"') == 1
+    assert "11 prices (CNY) of the 12 hits stored for search s-a3" in search_page
+    assert "No prices among its 3 stored hits." in search_page
+
+
+def test_search_text_is_escaped(search_page: str) -> None:
+    assert "keyword &quot;保温杯 &lt;500ml&gt; &amp; &quot;真空&quot;&quot;" in search_page
+    assert "<500ml>" not in search_page and "abc<1>" not in search_page
+    assert "<script" not in search_page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;真空杯" in search_page
+
+
+def test_searches_data(mongo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = connect(mongo, SEARCH_DB)
+    try:
+        data = load(db, uri=mongo, window=timedelta(days=7), now=NOW)
+        everything = load(db, uri=mongo, window=None, now=NOW)
+        monkeypatch.setattr(report_data, "MAX_SEARCHES", 1)
+        capped = load(db, uri=mongo, window=None, now=NOW)
+    finally:
+        db.client.close()
+    first, second = data.searches
+    assert [run.search_id for run in first.runs] == ["s-a1", "s-a2", "s-a3"]  # oldest first
+    assert first.query == QUERY_A and first.latest.total_records == 1234
+    assert first.prices[:3] == [Decimal("19.90"), Decimal("25.00"), Decimal("12.00")]
+    assert all(isinstance(price, Decimal) for price in first.prices) and len(first.prices) == 11
+    assert second.label == LABEL_B and second.runs[0].total_records is None and second.prices == []
+    assert [searched.label for searched in everything.searches] == [
+        LABEL_A, LABEL_B, f"image sha256:{'ab' * 6}… (en)"]
+    assert [run.search_id for run in everything.searches[0].runs] == ["s-a0", "s-a1", "s-a2", "s-a3"]
+    assert [searched.label for searched in capped.searches] == [LABEL_A]
+
+
+def test_query_labels() -> None:
+    assert query_label({"kind": "keyword", "keyword": "保温杯", "country": "en", "sort": "price:asc"}) == \
+        'keyword "保温杯" (en, price:asc)'
+    assert query_label({"kind": "seller", "seller": "BBB", "country": "ja"}) == "shop BBB (ja)"
+    assert query_label({"kind": "image", "image": "sha256:abcdef0123456789", "keyword": "杯", "country": "en",
+                        "price": [None, "50"], "category": 123, "filters": ["a", "b"]}) == \
+        'image sha256:abcdef012345… matching "杯" (en, ≤ ¥50, category 123, filter a,b)'
+    assert query_label({"kind": "keyword", "keyword": "x", "price": ["10", None]}) == 'keyword "x" (≥ ¥10)'
+    assert query_label({}) == "search"
 
 
 @pytest.mark.e2e  # runs the report CLI

@@ -10,19 +10,22 @@ from __future__ import annotations
 import base64
 import io
 import math
+import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .data import RunQuota, TierHistory
+from .data import QueryRun, RunQuota, SearchedQuery, TierHistory
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 110
 UP, DOWN, NEUTRAL = "#c0392b", "#1e8449", "#7f8c8d"  # 1688 shows rises in red, falls in green
+BLUE, INK = "#5d8aa8", "#2c3e50"
 
 
 def _figure() -> Figure:
@@ -40,6 +43,21 @@ def _png(figure: Figure) -> bytes:
 def _x(when: datetime) -> float:
     """A time as matplotlib's date number (days since its epoch)."""
     return float(date2num(when))  # type: ignore[no-untyped-call]
+
+
+def _date_axis(axes: Axes, times: Sequence[float]) -> None:
+    """Concise UTC date ticks; a single moment gets a day either side."""
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    if len(set(times)) == 1:
+        axes.set_xlim(times[0] - 1, times[0] + 1)
+
+
+def _empty(figure: Figure, axes: Axes, text: str) -> bytes:
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
+    axes.set_axis_off()
+    return _png(figure)
 
 
 def _bin_edges(values: Sequence[float]) -> list[float]:
@@ -75,11 +93,7 @@ def tier_history_png(history: TierHistory, since: datetime | None = None) -> byt
     start = _x(since) if since is not None else None
     if start is not None and times[0] < start < times[-1]:
         axes.axvline(start, color=NEUTRAL, linestyle="--", linewidth=1, label="window start")
-    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    if len(times) == 1:
-        axes.set_xlim(times[0] - 1, times[0] + 1)  # ± a day
+    _date_axis(axes, times)
     axes.set_ylabel("price per unit (CNY)")
     axes.set_title(f"Price tiers of product {history.product_id} (UTC)", fontsize=11)
     axes.grid(True, alpha=0.3)
@@ -139,3 +153,60 @@ def call_rate_png(quota: RunQuota) -> bytes:
     axes.grid(True, axis="y", alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", ncols=3)
     return _png(figure)
+
+
+def search_hits_png(runs: Sequence[QueryRun]) -> bytes:
+    """The hits each run of one query stored, at the run's start; and, on a right axis of its own
+    (it is often far above what a run reads), the total of matching offers the gateway reported.
+    Both axes start at 0 and leave the top fifth free for the legend."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    if not runs:
+        return _empty(figure, axes, "no runs in the window")
+    times = [_x(run.started_at) for run in runs]
+    hits = [run.hits for run in runs]
+    lines = axes.plot(times, hits, color=BLUE, marker="o", markersize=5, linewidth=1.6, clip_on=False,
+                      label="hits stored")
+    totals = [float(run.total_records) if run.total_records is not None else math.nan for run in runs]
+    known = [total for total in totals if not math.isnan(total)]
+    if known:
+        right = axes.twinx()
+        lines += right.plot(times, totals, color=NEUTRAL, marker="s", markersize=4, linewidth=1.2, linestyle="--",
+                            clip_on=False, label="total reported by the gateway (right axis)")
+        right.set_ylabel("offers reported")
+        right.set_ylim(0, max(1.0, *known) * 1.25)
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _date_axis(axes, times)
+    axes.set_ylim(0, max(1, *hits) * 1.25)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel("hits")
+    axes.set_title(f"Hits of {len(runs)} run{'s' if len(runs) != 1 else ''} (UTC)", fontsize=11)
+    axes.grid(True, alpha=0.3)
+    axes.legend(handles=lines, fontsize=8, loc="upper left", ncols=2)
+    return _png(figure)
+
+
+def price_histogram_png(prices: Sequence[Decimal]) -> bytes:
+    """How many hits at each price (CNY), about 2·√n bins (5 to 30), with the median marked."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    values = [float(price) for price in prices]
+    if not values:
+        return _empty(figure, axes, "no prices")
+    bins = max(5, min(30, round(math.sqrt(len(values)) * 2)))
+    axes.hist(values, bins=bins, color=BLUE, edgecolor="white")
+    median = statistics.median(values)
+    axes.axvline(median, color=INK, linestyle="--", linewidth=1.2, label=f"median {median:.2f} CNY")
+    axes.set_xlabel("price (CNY)")
+    axes.set_ylabel("hits")
+    axes.set_title(f"Prices of {len(values)} hits of the latest run", fontsize=11)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def search_chart_uris(searched: SearchedQuery) -> tuple[str, str | None]:
+    """The ``data:`` URIs of a query's hits chart and of its price histogram (None: no prices)."""
+    hits = data_uri(search_hits_png(searched.runs))
+    return hits, data_uri(price_histogram_png(searched.prices)) if searched.prices else None

@@ -11,7 +11,8 @@ from ..config import MONGO_DATABASE, MONGO_URI
 from .data import ReportError, connect, load, parse_window
 
 DESCRIPTION = ("Write a self-contained HTML report of the crawled catalogue: run and catalogue totals, failures by "
-               "reason, the products whose prices moved most, their price charts and the last run's call rate.")
+               "reason, the products whose prices moved most, their price charts, the last run's call rate and "
+               "the recent searches (hits over time, prices, best sellers).")
 
 
 def _window(text: str) -> str:
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     histogram = charts.data_uri(charts.change_histogram_png(data.changes_pct))
     quota = data.last_run.quota if data.last_run is not None else None
     rate_chart = charts.data_uri(charts.call_rate_png(quota)) if quota is not None else None
-    page = html.render(data, tier_chart=tier_chart, histogram=histogram, rate_chart=rate_chart)
+    search_charts = [charts.search_chart_uris(searched) for searched in data.searches]
+    page = html.render(data, tier_chart=tier_chart, histogram=histogram, rate_chart=rate_chart,
+                       search_charts=search_charts)
     out: Path = args.out
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     totals = data.totals
     print(f"report: wrote {out} ({totals.products} products, {totals.failures} failing ids, "
-          f"{len(data.movers)} movers, {len(page) // 1024} KiB)")
+          f"{len(data.movers)} movers, {len(data.searches)} searched queries, {len(page) // 1024} KiB)")
     return 0
 
 

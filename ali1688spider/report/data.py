@@ -3,11 +3,13 @@
 Money stays exact: ``Decimal128`` becomes :class:`~decimal.Decimal` here and is never turned into
 a float (only :mod:`.charts` does that, for plotting). A product's *reference price* is the price
 of its first tier (the lowest ``min_quantity``); price moves are read from the ``price_tiers``
-changes in ``product_history``.
+changes in ``product_history``. The searches part groups ``searches`` by their ``query`` and reads
+the hits of each query's latest run from ``listings``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,10 +22,23 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from ..config import parse_duration, redact_uri
-from ..store.documents import FAILURES, HISTORY, PRODUCTS, RUNS, short_error, tier_prices
+from ..store.documents import (
+    FAILURES,
+    HISTORY,
+    LISTINGS,
+    PRODUCTS,
+    RUNS,
+    SEARCHES,
+    short_error,
+    tier_prices,
+    to_decimal,
+)
 
 PRICE_TIERS = "price_tiers"
 RECENT_RUNS = 10
+MAX_SEARCHES = 10  # queries shown, most recently run first
+TOP_HITS = 10  # hits of a query's latest run listed by month_sold
+SHORT_ID = 12  # characters of a seller id or image digest shown in a query's label
 
 
 class ReportError(Exception):
@@ -155,6 +170,50 @@ class TierHistory:
         return sorted({quantity for point in self.points for quantity in point.tiers})
 
 
+@dataclass(frozen=True)
+class QueryRun:
+    """One run of a search (a ``searches`` document): what the gateway reported and what was stored."""
+
+    search_id: str
+    spider: str
+    started_at: datetime
+    finished_at: datetime | None
+    finish_reason: str
+    total_records: int | None  # the gateway's count of all matching offers (None: no page was read)
+    pages: int
+    hits: int
+    unchanged: int
+    details: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One hit of a run (a ``listings`` document), as the top-offers table shows it."""
+
+    rank: int
+    offer_id: str
+    subject: str
+    price: Decimal | None
+    month_sold: int | None
+    repurchase_rate: float | None  # percent
+
+
+@dataclass(frozen=True)
+class SearchedQuery:
+    """A query run in the window: its runs there (oldest first) and its latest run's hits."""
+
+    query: dict[str, Any]
+    label: str
+    runs: list[QueryRun]
+    stored_hits: int  # hits of the latest run found in ``listings``
+    prices: list[Decimal]  # their prices (CNY), in rank order
+    top: list[Hit]  # those with a month_sold, most sold first (at most TOP_HITS)
+
+    @property
+    def latest(self) -> QueryRun:
+        return self.runs[-1]
+
+
 @dataclass
 class ReportData:
     database: str
@@ -169,6 +228,7 @@ class ReportData:
     movers: list[Mover]
     changes_pct: list[Decimal] = field(default_factory=list)
     history: TierHistory | None = None
+    searches: list[SearchedQuery] = field(default_factory=list)
 
 
 def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, product_id: str | None = None,
@@ -178,8 +238,9 @@ def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, pr
     now = now or datetime.now(UTC)
     since = now - window if window is not None else None
     try:
-        if not any(db[name].find_one({}, {"_id": 1}) for name in (PRODUCTS, FAILURES, RUNS)):
-            raise ReportError(f"database {db.name!r} at {redact_uri(uri)} holds no products, failures or runs")
+        if not any(db[name].find_one({}, {"_id": 1}) for name in (PRODUCTS, FAILURES, RUNS, SEARCHES)):
+            raise ReportError(
+                f"database {db.name!r} at {redact_uri(uri)} holds no products, failures, runs or searches")
         last_run, runs, run_totals = _runs(db, since)
         movers, changes_pct = _moves(db, since, top)
         history = None
@@ -192,6 +253,7 @@ def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, pr
             database=db.name, uri=redact_uri(uri), generated_at=now, window=window, since=since,
             totals=_totals(db, since, run_totals), last_run=last_run, runs=runs,
             reasons=_reasons(db, since), movers=movers, changes_pct=changes_pct, history=history,
+            searches=recent_searches(db, since),
         )
     except PyMongoError as exc:
         raise ReportError(f"reading {db.name!r} at {redact_uri(uri)} failed: {short_error(exc)}") from None
@@ -372,6 +434,117 @@ def tier_history(db: Database[dict[str, Any]], product_id: str) -> TierHistory |
                 points.append(PricePoint(fetched_at, current))
     product = product or {}
     return TierHistory(product_id, _text(product.get("subject")), _text(product.get("detail_url")), points)
+
+
+def query_label(query: Mapping[str, Any]) -> str:
+    """A stored search query in one line, e.g. ``keyword "保温杯" (en, price:asc)``,
+    ``shop BBB… (ja)`` or ``image sha256:abcd… (en)``: long ids are cut, every option is named."""
+    kind = _text(query.get("kind"))
+    keyword = _text(query.get("keyword"))
+    if kind == "keyword":
+        head = f'keyword "{keyword}"'
+    elif kind == "seller":
+        head = f"shop {_shorten(_text(query.get('seller')))}"
+    elif kind == "image":
+        digest = _text(query.get("image"))
+        prefix = "sha256:" if digest.startswith("sha256:") else ""
+        head = f"image {prefix}{_shorten(digest.removeprefix(prefix))}"
+    else:
+        head = f"search {kind}".strip()
+    if keyword and kind != "keyword":
+        head += f' matching "{keyword}"'
+    options = [_text(query.get("country")), _text(query.get("sort")), _price_range(query.get("price"))]
+    category = query.get("category")
+    if category is not None and category != "":
+        options.append(f"category {category}")
+    filters = query.get("filters")
+    if isinstance(filters, list) and filters:
+        options.append("filter " + ",".join(str(name) for name in filters))
+    shown = [option for option in options if option]
+    return f"{head} ({', '.join(shown)})" if shown else head
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= SHORT_ID else text[:SHORT_ID] + "…"
+
+
+def _price_range(value: Any) -> str:
+    """``["10", "50"]`` → ``¥10–50``; one open end → ``≥ ¥10`` / ``≤ ¥50``."""
+    if not isinstance(value, list) or len(value) != 2:
+        return ""
+    low, high = (str(end) if end is not None else "" for end in value)
+    if low and high:
+        return f"¥{low}–{high}"
+    return f"≥ ¥{low}" if low else f"≤ ¥{high}" if high else ""
+
+
+def recent_searches(db: Database[dict[str, Any]], since: datetime | None) -> list[SearchedQuery]:
+    """The queries run in the window (a run started or finished in it), most recently run first
+    (at most :data:`MAX_SEARCHES`), each with its runs in the window and its latest run's hits."""
+    return [_searched(db, query, runs) for query, runs in _runs_by_query(db, since)[:MAX_SEARCHES]]
+
+
+def _runs_by_query(db: Database[dict[str, Any]],
+                   since: datetime | None) -> list[tuple[dict[str, Any], list[QueryRun]]]:
+    """The window's ``searches`` grouped by their ``query`` dict (key order aside); each group's
+    runs oldest first, the groups by their latest run, newest first."""
+    window = {} if since is None else {"$or": [_since("started_at", since), _since("finished_at", since)]}
+    groups: dict[str, tuple[dict[str, Any], list[QueryRun]]] = {}
+    for doc in db[SEARCHES].find(window):
+        query, run = doc.get("query"), _query_run(doc)
+        if isinstance(query, Mapping) and run is not None:
+            key = json.dumps(query, sort_keys=True, ensure_ascii=False, default=str)
+            groups.setdefault(key, (dict(query), []))[1].append(run)
+    for _, runs in groups.values():
+        runs.sort(key=lambda run: (run.started_at, run.search_id))
+    return sorted(groups.values(), key=lambda group: (group[1][-1].started_at, group[1][-1].search_id), reverse=True)
+
+
+def _query_run(doc: Mapping[str, Any]) -> QueryRun | None:
+    """A ``searches`` document; None when it has no time to be placed at."""
+    started = _when(doc.get("started_at")) or _when(doc.get("finished_at"))
+    if started is None:
+        return None
+    total = doc.get("total_records")
+    return QueryRun(
+        search_id=str(doc.get("_id", "")), spider=_text(doc.get("spider")), started_at=started,
+        finished_at=_when(doc.get("finished_at")), finish_reason=_text(doc.get("finish_reason")) or "—",
+        total_records=_count(total) if _is_number(total) else None, pages=_count(doc.get("pages")),
+        hits=_count(doc.get("hits")), unchanged=_count(doc.get("unchanged")), details=_count(doc.get("details")),
+    )
+
+
+def _searched(db: Database[dict[str, Any]], query: dict[str, Any], runs: list[QueryRun]) -> SearchedQuery:
+    hits = _hits(db, runs[-1].search_id)
+    prices = [hit.price for hit in hits if hit.price is not None]
+    sold = sorted((hit for hit in hits if hit.month_sold is not None),
+                  key=lambda hit: (-(hit.month_sold or 0), hit.rank))
+    return SearchedQuery(query=query, label=query_label(query), runs=runs, stored_hits=len(hits), prices=prices,
+                         top=sold[:TOP_HITS])
+
+
+def _hits(db: Database[dict[str, Any]], search_id: str) -> list[Hit]:
+    """The stored hits of one run, by rank."""
+    projection = {"rank": 1, "offer_id": 1, "subject": 1, "subject_trans": 1, "price": 1, "month_sold": 1,
+                  "repurchase_rate": 1}
+    cursor = db[LISTINGS].find({"search_id": search_id}, projection).sort("rank", ASCENDING)
+    return [_hit(doc) for doc in cursor]
+
+
+def _hit(doc: Mapping[str, Any]) -> Hit:
+    price = to_decimal(doc.get("price"))
+    sold, rate = doc.get("month_sold"), doc.get("repurchase_rate")
+    return Hit(
+        rank=_count(doc.get("rank")), offer_id=str(doc.get("offer_id") or ""),
+        subject=_text(doc.get("subject")) or _text(doc.get("subject_trans")),
+        price=price if price is not None and price.is_finite() else None,
+        month_sold=_count(sold) if _is_number(sold) else None,
+        repurchase_rate=_number(rate) if _is_number(rate) else None,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _when(value: Any) -> datetime | None:

@@ -1,18 +1,19 @@
 """The report page: one HTML file with inline CSS and the charts as ``data:`` URIs.
 
 Every text that comes from the database goes through :func:`html.escape`; the only external
-references are links (``<a href>``) to the products' own http(s) ``detail_url``. Money is printed
+references are links (``<a href>``) to the products' own http(s) ``detail_url`` and, for search
+hits, to ``https://detail.1688.com/offer/{id}.html`` of their numeric offer id. Money is printed
 from Decimal with 2 decimals (half up), never through float.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from .data import LastRun, Mover, ReasonRow, ReportData, TierHistory
+from .data import Hit, LastRun, Mover, QueryRun, ReasonRow, ReportData, SearchedQuery, TierHistory
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;
@@ -20,6 +21,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft 
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}
 h2{font-size:17px;margin:28px 0 10px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+h3{font-size:15px;margin:22px 0 8px}h4{font-size:14px;margin:14px 0 6px}
 .meta{color:#57606a;margin:0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 12px}
@@ -33,8 +35,10 @@ figure img{max-width:100%;height:auto;display:block;margin:0 auto}figcaption{col
 .empty{color:#57606a;font-style:italic}
 """
 
+OFFER_URL = "https://detail.1688.com/offer/{}.html"
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
+RECENT_SEARCH_RUNS = 10  # rows of a query's runs table (its chart shows all of them)
 
 
 def e(value: object) -> str:
@@ -79,6 +83,13 @@ def product_link(product_id: str, url: str) -> str:
     if url.startswith(("https://", "http://")):
         return f'<a href="{e(url)}" rel="noopener noreferrer">{e(product_id)}</a>'
     return e(product_id)
+
+
+def offer_link(offer_id: str) -> str:
+    """A search hit's offer id, linked to its 1688 page when it is a plain number."""
+    if offer_id.isascii() and offer_id.isdigit():
+        return product_link(offer_id, OFFER_URL.format(offer_id))
+    return e(offer_id)
 
 
 def _card(number: str, label: str) -> str:
@@ -214,8 +225,74 @@ def quota_section(run: LastRun | None, chart: str | None) -> str:
     ])
 
 
-def render(report: ReportData, *, tier_chart: str | None, histogram: str, rate_chart: str | None = None) -> str:
-    """The whole page; ``tier_chart``, ``histogram`` and ``rate_chart`` are ``data:image/png;base64,…`` URIs."""
+def searches_section(searches: Sequence[SearchedQuery], charts: Sequence[tuple[str, str | None]]) -> str:
+    """A part per query run in the window; nothing at all when none was."""
+    if not searches:
+        return ""
+    parts = [f'<h2 id="searches">Searches ({count(len(searches))} recent '
+             f"quer{'ies' if len(searches) != 1 else 'y'})</h2>",
+             '<p class="muted">The queries of <code>scrapy crawl search|shop|image</code> run in the window, most '
+             "recently run first: the hits of each run, and the prices and best sellers among the latest run's "
+             "hits.</p>"]
+    for index, (searched, (hits_chart, price_chart)) in enumerate(zip(searches, charts, strict=True), 1):
+        parts.append(_searched(index, searched, hits_chart, price_chart))
+    return "".join(parts)
+
+
+def _searched(index: int, searched: SearchedQuery, hits_chart: str, price_chart: str | None) -> str:
+    label, runs = e(searched.label), searched.runs
+    return "".join([
+        f'<section id="search-{index}"><h3>{label}</h3>',
+        f'<h4>Hits over time</h4><figure><img src="{hits_chart}" alt="hits per run of {label}">'
+        f"<figcaption>Hits stored by each of the {count(len(runs))} run{'s' if len(runs) != 1 else ''} in the "
+        "window (blue) and the matching offers the gateway reported (grey, dashed, right axis).</figcaption></figure>",
+        _search_runs(index, runs[-RECENT_SEARCH_RUNS:][::-1], len(runs)),
+        _search_prices(searched, price_chart),
+        _search_top(index, searched.top),
+        "</section>",
+    ])
+
+
+def _search_runs(index: int, runs: list[QueryRun], total: int) -> str:
+    head = [("started", False), ("finish reason", False), ("pages", True), ("hits", True), ("reported", True),
+            ("unchanged", True), ("details", True)]
+    rows = [[
+        f"<td>{e(when(run.started_at))}</td>", f"<td>{e(run.finish_reason)}</td>", _num(count(run.pages)),
+        _num(count(run.hits)), _num(count(run.total_records) if run.total_records is not None else "—"),
+        _num(count(run.unchanged)), _num(count(run.details)),
+    ] for run in runs]
+    note = f'<p class="muted">The latest {len(runs)} of {count(total)} runs.</p>' if total > len(runs) else ""
+    return note + _table(head, rows, css_class=f"search-runs-{index}")
+
+
+def _search_prices(searched: SearchedQuery, chart: str | None) -> str:
+    latest = searched.latest
+    title = f"<h4>Price distribution of the hits of the latest run ({e(when(latest.started_at))})</h4>"
+    if chart is None or not searched.prices:
+        return f'{title}<p class="empty">No prices among its {count(searched.stored_hits)} stored hits.</p>'
+    return (f'{title}<figure><img src="{chart}" alt="price distribution of the hits of {e(searched.label)}">'
+            f"<figcaption>{count(len(searched.prices))} prices (CNY) of the {count(searched.stored_hits)} hits "
+            f"stored for search {e(latest.search_id)}; median dashed.</figcaption></figure>")
+
+
+def _search_top(index: int, top: list[Hit]) -> str:
+    title = "<h4>Top offers by month_sold (latest run)</h4>"
+    if not top:
+        return f'{title}<p class="empty">No hit of the latest run reports month_sold.</p>'
+    head = [("rank", True), ("offer", False), ("subject", False), ("price", True), ("month_sold", True),
+            ("repurchase", True)]
+    rows = [[
+        _num(str(hit.rank)), f"<td>{offer_link(hit.offer_id)}</td>", f"<td>{e(hit.subject)}</td>",
+        _num(money(hit.price)), _num(count(hit.month_sold or 0)),
+        _num(f"{hit.repurchase_rate:.1f}%" if hit.repurchase_rate is not None else "—"),
+    ] for hit in top]
+    return title + _table(head, rows, css_class=f"search-top-{index}")
+
+
+def render(report: ReportData, *, tier_chart: str | None, histogram: str, rate_chart: str | None = None,
+           search_charts: Sequence[tuple[str, str | None]] = ()) -> str:
+    """The whole page; ``tier_chart``, ``histogram`` and ``rate_chart`` are ``data:image/png;base64,…`` URIs,
+    ``search_charts`` one (hits, prices or None) pair of them per searched query."""
     title = f"ali1688 report — {report.database}"
     return "".join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
@@ -230,5 +307,6 @@ def render(report: ReportData, *, tier_chart: str | None, histogram: str, rate_c
         movers_section(report.movers),
         charts_section(report.history, tier_chart, histogram, len(report.changes_pct)),
         quota_section(report.last_run, rate_chart),
+        searches_section(report.searches, search_charts),
         "</main></body></html>\n",
     ])
