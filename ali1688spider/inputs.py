@@ -155,6 +155,33 @@ def parse_queue_entry(text: str, default_api: ApiSpec, default_country: str) -> 
     return str(data["id"]), api, language(data.get("country") or default_country)
 
 
+#: A queued search: ``{"search": "保温杯", "country": "en", "max_results": 500}``, ``{"shop": "BBB…", …}``
+#: or ``{"image": "https://…/photo.jpg", …}``; the key names the kind of search.
+SEARCH_ENTRY_KINDS = {"search": "keyword", "shop": "seller", "image": "image"}
+
+
+def parse_search_entry(text: str) -> tuple[str, object, dict[str, Any]] | None:
+    """``(kind, target, options)`` of a queued search, None for an entry that is no search (an
+    offer); ``ValueError`` for a search entry that cannot be one."""
+    if not text.startswith("{"):
+        return None
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return None  # parse_queue_entry says what is wrong with it
+    if not isinstance(data, dict):
+        return None
+    kinds = [key for key in SEARCH_ENTRY_KINDS if key in data]
+    if not kinds:
+        return None
+    if len(kinds) > 1:
+        raise ValueError(f"a queued search names one of search, shop or image, not {' and '.join(kinds)}")
+    options = {key: value for key, value in data.items() if key != kinds[0]}
+    if any(isinstance(value, (dict, list)) for value in options.values()):
+        raise ValueError("a queued search's options are text or numbers")
+    return SEARCH_ENTRY_KINDS[kinds[0]], data[kinds[0]], options
+
+
 def queue_key(template: str) -> str:
     """The Redis list the queue spider reads, from ``REDIS_START_URLS_KEY`` (scrapy-redis's form)."""
     return template % {"name": QUEUE_SPIDER}

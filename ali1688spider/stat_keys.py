@@ -22,6 +22,7 @@ UNAVAILABLE = "ali1688/unavailable"  # stored products the API now says are gone
 SEARCHES = "ali1688/search/done"  # searches that ended with their hits stored (search, shop, image)
 SEARCH_PAGES = "ali1688/search/pages"  # result pages read
 SEARCH_HITS = "ali1688/search/hits"  # hits read into listings
+QUEUED = "ali1688/search/queued"  # found offers queued as product entries (queued searches)
 UNCHANGED = "ali1688/search/unchanged"  # found offers not fetched: the listing shows no change since the stored one
 FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
 

@@ -390,3 +390,45 @@ def test_a_malformed_token_in_redis_is_one_clear_error(redis_url):
         assert refused.value.permanent and refused.value.code == "bad_store"
         assert "delete the key" in str(refused.value) and "Traceback" not in str(refused.value)
     r.close()
+
+
+def test_queued_searches_on_two_workers(mongo, redis_url, tmp_path):
+    """Searches queued beside offers: each run once (hits in listings, one searches document), the
+    offers they found queued as product entries and stored; bad search entries are failures; the
+    queue ends empty. Queued again after the products are stored, no offer is queued twice."""
+    uri, client = mongo
+    database = f"d_{uuid.uuid4().hex[:8]}"
+    ids = [str(i) for i in CATALOGUE.offer_ids(20, start=640_000_000_000)]
+    with gateway_emulator("--seed", "1688") as gateway:
+        shop = gateway.get("/_sandbox/sellers?n=1")["sellers"][0]
+        searches = [json.dumps({"search": "批发", "country": "en", "max_results": 60}),
+                    json.dumps({"search": "批发", "country": "ja", "max_results": 30, "sort": "price:asc"}),
+                    json.dumps({"shop": shop["open_id"], "country": "en", "page_size": 5})]
+        bad = [json.dumps({"search": " ", "country": "en"}), json.dumps({"search": "杯", "shop": "BBB", "country": "en"})]
+        env = worker_env(gateway.url, uri, database, redis_url)
+        enqueue(env, [*searches, *ids, *bad], tmp_path)
+        workers = Workers(env, tmp_path / "first", 2)
+        codes = workers.wait()
+        output = workers.output()
+        assert codes == [0, 0], output[-3000:]
+        assert output.count("monitors at the end of the crawl: all 8 passed") == 2, output[-3000:]
+        db = client[database]
+        runs = list(db.searches.find())
+        assert sorted((run["query"]["kind"], run["finish_reason"], run["hits"]) for run in runs) == sorted([
+            ("keyword", "max_results", 60), ("keyword", "max_results", 30),
+            ("seller", "empty_page", shop["offers"])])
+        found = {doc["offer_id"] for doc in db.listings.find()}
+        assert db.listings.count_documents({}) == 90 + shop["offers"]
+        stored = {doc["_id"] for doc in db.products.find({}, {"_id": 1})}
+        assert stored == found | set(ids)
+        assert {doc["_id"] for doc in db.failures.find()} == set(bad)
+        r = redis.Redis.from_url(redis_url)
+        assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0
+
+        enqueue(env, searches[:1], tmp_path)  # the same search again: its offers are stored and unchanged
+        again = Workers(env, tmp_path / "again", 2)
+        assert again.wait() == [0, 0], again.output()[-3000:]
+    assert db.searches.count_documents({}) == 4
+    latest = db.searches.find_one(sort=[("started_at", -1)])
+    assert (latest["unchanged"], latest["details"]) == (60, 0)
+    assert r.llen(QUEUE) == 0 and r.zcard(QUEUE + ":leased") == 0

@@ -38,9 +38,11 @@ from ali1688spider.aop.search import (
     read_page,
     upload_params,
 )
+from ali1688spider.inputs import parse_search_entry
 from ali1688spider.monitoring.readings import accounting
 from ali1688spider.spiders.image import ImageSpider
 from ali1688spider.spiders.search import SearchSpider
+from ali1688spider.spiders.searching import OPTIONS, make_search
 from ali1688spider.spiders.shop import ShopSpider
 
 from .crawling import CATALOGUE, ROOT, clean_env, crawl_env, crawl_settings, run_crawl
@@ -305,3 +307,28 @@ def test_bad_arguments_stop_before_any_call(emulator, database, tmp_path, spider
     assert done.returncode == 2, done.stderr[-2000:]
     assert says in done.stderr and "Traceback" not in done.stderr
     assert emulator.stats()["requests"] == before
+
+
+@FUZZ
+@given(st.sampled_from(["search", "shop", "image"]), json_values,
+       st.dictionaries(st.sampled_from([*OPTIONS, "id", "search", "other"]), json_values, max_size=6))
+def test_any_queued_search_is_a_search_or_one_clear_error(kind, target, options):
+    """A queued search entry of any content: a Search, or a ValueError saying what is wrong —
+    never another exception, which would cost the worker its other entries."""
+    text = json.dumps({kind: target, **options})
+    try:
+        asked = parse_search_entry(text)
+        if asked is not None:
+            search = make_search(*asked, "s-1")
+            assert search.query.kind == asked[0] and 1 <= search.query.page_size <= 50
+    except (ValueError, RecursionError) as exc:
+        assert str(exc)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_any_entry_text_is_a_search_or_not(text):
+    try:
+        parse_search_entry(text)
+    except ValueError as exc:
+        assert str(exc)

@@ -115,6 +115,10 @@ class LeaseQueue:
         self._reclaim = redis.register_script(RECLAIM)
         self._leave = redis.register_script(LEAVE)
 
+    async def push(self, entries: list[bytes]) -> int:
+        """Queue more entries (at the end, as ``scrapy enqueue`` does)."""
+        return int(await self.redis.rpush(self.key, *entries)) if entries else 0
+
     async def take(self, count: int) -> list[bytes]:
         """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack);
         none while suspects wait (workers finish what they hold and take those alone)."""

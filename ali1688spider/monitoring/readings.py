@@ -182,10 +182,11 @@ def accounting(stats: Mapping[str, Any]) -> Reading:
         "fresh": count(stats, stat_keys.FRESH),
         "unchanged": count(stats, stat_keys.UNCHANGED),  # found by a search, not changed since stored
         "searches": count(stats, stat_keys.SEARCHES),  # a search that ended is the outcome of its input
+        "queued": count(stats, stat_keys.QUEUED),  # found by a queued search, queued as product entries
     }
     accounted = sum(parts.values())
     detail = ", ".join(f"{value} {name}" for name, value in parts.items()
-                       if value or name not in ("unchanged", "searches"))  # those two only in searches
+                       if value or name not in ("unchanged", "searches", "queued"))  # only in searches
     stopped = stats.get(stat_keys.STOPPED)
     if accounted < taken and stopped:  # stopped early on purpose: the rest is the next run's
         text = f"{accounted} of {taken} ids taken accounted ({detail}), {taken - accounted} left for the next run " \

@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from .. import config
+from ..outcomes import documents_stored
 from ..store.listings import FoundPage, ListingStore, SearchRun, listing_document
 from ..store.mongo import MongoStore, StorageError
 from .mongo import save_unwritten
@@ -59,18 +60,22 @@ class ListingsPipeline:
             await self._write("listings", documents, lambda store: store.write_hits(documents))
         elif isinstance(item, SearchRun):
             document = item.document()
-            await self._write("searches", [document], lambda store: store.record_search(document))
+            if await self._write("searches", [document], lambda store: store.record_search(document)):
+                # a queued search's entry is let go of once its run is stored (spiders/product_redis.py)
+                self.crawler.signals.send_catch_log(signal=documents_stored, keys=[item.search_id])
         return item
 
-    async def _write(self, collection: str, documents: list[dict[str, Any]], write: Any) -> None:
+    async def _write(self, collection: str, documents: list[dict[str, Any]], write: Any) -> bool:
+        """Whether MongoDB took the documents; else they are saved to a file."""
         store = await self._open()
         if store is not None:
             try:
                 await asyncio.to_thread(write, store)
-                return
+                return True
             except StorageError as exc:
                 logger.error("%s", exc)
         save_unwritten(self.crawler, {collection: documents})
+        return False
 
     def close_spider(self) -> None:
         if self.store is not None:

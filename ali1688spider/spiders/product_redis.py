@@ -4,13 +4,21 @@ Push ids, offer URLs or JSON objects ``{"id": "…", "api": "…", "country": "�
 ``product_redis:start_urls`` (``REDIS_START_URLS_KEY`` overrides it) on ``REDIS_URL``, e.g. with
 ``scrapy enqueue ids.txt``. Every worker leases entries from it (cluster/leases.py) and acks an
 entry only once its product or failure is stored, so an entry of a worker that dies is taken up
-by another. Workers share one token and one quota. With ``MAX_IDLE_TIME_BEFORE_CLOSE`` set a
+by another. Workers share one token and one quota.
+
+Searches can be queued too: ``{"search": "保温杯", "country": "en", "max_results": 500}``,
+``{"shop": "SELLER_OPEN_ID", …}`` or ``{"image": "https://…", …}`` with the options of
+``scrapy crawl search``. A worker runs the search (its hits go to ``listings``), queues the offers
+it found that changed since stored as product entries, and acks the search's entry once its
+``searches`` document is stored. With ``MAX_IDLE_TIME_BEFORE_CLOSE`` set a
 worker ends after that many seconds with nothing queued or leased anywhere, else it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,19 +33,21 @@ from scrapy_redis.spiders import RedisSpider
 from .. import config, stat_keys
 from ..aop.apis import ApiSpec, product_api
 from ..aop.refs import parse_offer_ref
+from ..aop.search import Listing
 from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, redact_uri
 from ..gateway.call import api_request
-from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry
+from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry, parse_search_entry
 from ..outcomes import FailureReason, FailureRecord, documents_stored, input_key, is_stopping, record_failure
 from ..store.fields import Selection
-from ..store.freshness import FreshnessFilter
+from ..store.freshness import FreshnessFilter, ListingChanges
 from .callbacks import ProductCallbacks, wait_for_room
+from .searching import Search, SearchCallbacks, make_search, search_id
 
 logger = logging.getLogger(__name__)
 
-class ProductRedisSpider(ProductCallbacks, RedisSpider):
+class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
     name = QUEUE_SPIDER
     custom_settings: ClassVar[dict[str, Any]] = {config.SHARED_STATE.name: True}
 
@@ -57,6 +67,9 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         self._acks: set[asyncio.Task[None]] = set()
         self._redis_down_since: float | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._searches = itertools.count(1)
+        self._lost: set[str] = set()  # searches whose found offers could not all be queued
+        self.changes: ListingChanges | None = None  # opened by the first queued search
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductRedisSpider:
@@ -81,7 +94,7 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.refused_arguments():
             return
-        config = GatewayConfig.from_settings(self.crawler.settings)
+        config = self.gateway = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
         # renewed until on_closed: a stopping crawl (SIGINT, SIGTERM) still downloads and stores
         # what is in flight after start() has ended, and those entries must stay leased to it
@@ -108,6 +121,10 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
             if entries:
                 idle_since = None
                 self.crawler.stats.inc_value(stat_keys.QUEUE_TAKEN, len(entries))
+                searches: list[scrapy.Request] = []
+                entries = [entry for entry in entries if not self._take_search(entry, searches)]
+                for request in searches:
+                    yield request
                 calls = [call for call in map(self._parse, entries) if call is not None]
                 fresh = await self._fresh([call[1] for call in calls])
                 for entry, offer_id, text, api, country in calls:
@@ -138,6 +155,61 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
                 self._alone = entry
                 return [entry]
         return await self.queue.take(self.redis_batch_size)
+
+    # -- queued searches ---------------------------------------------------------------------
+
+    def _take_search(self, entry: bytes, requests: list[scrapy.Request]) -> bool:
+        """Whether the entry is a queued search; if so its first call is added to ``requests``
+        (the entry held under the search id), or, when it cannot be a search, an
+        ``invalid_reference`` failure is recorded (held under its text)."""
+        text = entry_text(entry)
+        try:
+            asked = parse_search_entry(text)
+            if asked is None:
+                return False
+            search = make_search(*asked, search_id(self.name, next(self._searches)))
+        except (ValueError, RecursionError) as exc:
+            self.crawler.stats.inc_value(stat_keys.INPUT_READ)
+            key = input_key(self.crawler, text)
+            self._hold(key, entry)
+            record_failure(self.crawler, FailureRecord(key=key, reason=FailureReason.INVALID_REFERENCE,
+                                                       message=str(exc)[:500]))
+            return True
+        self.crawler.stats.inc_value(stat_keys.INPUT_READ)
+        self._hold(search.search_id, entry)
+        requests.append(self.first_request(search))
+        return True
+
+    async def found(self, search: Search, listings: list[Listing]) -> AsyncIterator[Any]:
+        """The offers found that changed since stored go to the queue as product entries."""
+        if self.changes is None:
+            self.changes = ListingChanges.from_crawler(self.crawler)
+        stats = self.crawler.stats
+        unchanged = await self.changes.unchanged({listing.offer_id: listing.modify_date for listing in listings})
+        search.unchanged += len(unchanged)
+        stats.inc_value(stat_keys.UNCHANGED, len(unchanged))
+        entries = [json.dumps({"id": listing.offer_id, "api": search.detail_api.key, "country": search.query.country})
+                   .encode() for listing in listings if listing.offer_id not in unchanged]
+        try:
+            await self.queue.push(entries)
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            self._lost.add(search.search_id)  # its entry goes back to the queue: the search runs again
+            entries = []
+        search.fetched += len(entries)
+        stats.inc_value(stat_keys.QUEUED, len(entries))
+        # each hit given an outcome (unchanged, or queued) counts as taken, as its own entry will
+        stats.inc_value(stat_keys.QUEUE_TAKEN, len(unchanged) + len(entries))
+        return
+        yield
+
+    def search_ended(self, search: Search, reason: str) -> None:
+        if search.search_id in self._lost:  # not acked: released, another worker runs it again
+            self._lost.discard(search.search_id)
+            held = list(self._held.pop(search.search_id, ()))
+            task = asyncio.ensure_future(self.queue.release(held))
+            self._acks.add(task)
+            task.add_done_callback(self._acks.discard)
 
     def _parse(self, entry: bytes) -> tuple[bytes, str, str, ApiSpec, str] | None:
         """(entry, offer id, text, api, country), or None for junk (recorded as a failure)."""
@@ -257,6 +329,8 @@ class ProductRedisSpider(ProductCallbacks, RedisSpider):
         await self.queue.redis.aclose()
         if self.freshness is not None:
             self.freshness.close()
+        if self.changes is not None:
+            self.changes.close()
 
     # -- Redis outages ----------------------------------------------------------------------
 

@@ -111,7 +111,7 @@ def make_search(kind: str, target: object, options: dict[str, Any], search_id: s
     keyword = options.get("keyword")
     query = SearchQuery(
         kind=kind, target=text, country=language(country), max_results=most,
-        page_size=_whole("page_size", size, 1, 50) if size else min(50, most),
+        page_size=_whole("page_size", size, 1, 50) if size is not None else min(50, most),
         sort=parse_sort(options.get("sort")), price=parse_price_range(options.get("price")),
         category=_whole("category", options["category"], 1, 10**15) if options.get("category") else None,
         filters=parse_filters(options.get("filter")),
