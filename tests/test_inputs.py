@@ -90,3 +90,13 @@ def test_seen_ids_is_a_set_of_offer_ids(numbers):
         expected.add(number)
     assert len(seen) == len(expected)
     assert all(not seen.add(str(number)) for number in expected)
+
+
+@given(st.lists(st.one_of(st.integers(min_value=100_000_000, max_value=999_999_999_999_999).map(str),
+                          st.from_regex(r"[A-Za-z0-9+/]{22}==", fullmatch=True))))
+def test_seen_ids_keeps_offer_ids_and_encrypted_ids_apart(refs):
+    seen, expected = _SmallSeenIds(), set()
+    for ref in refs:
+        assert seen.add(ref) is (ref not in expected)
+        expected.add(ref)
+    assert len(seen) == len(expected)
