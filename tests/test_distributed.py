@@ -404,7 +404,8 @@ def test_queued_searches_on_two_workers(mongo, redis_url, tmp_path):
         searches = [json.dumps({"search": "批发", "country": "en", "max_results": 60}),
                     json.dumps({"search": "批发", "country": "ja", "max_results": 30, "sort": "price:asc"}),
                     json.dumps({"shop": shop["open_id"], "country": "en", "page_size": 5})]
-        bad = [json.dumps({"search": " ", "country": "en"}), json.dumps({"search": "杯", "shop": "BBB", "country": "en"})]
+        bad = [json.dumps({"search": " ", "country": "en"}),
+               json.dumps({"search": "杯", "shop": "BBB", "country": "en"})]
         env = worker_env(gateway.url, uri, database, redis_url)
         enqueue(env, [*searches, *ids, *bad], tmp_path)
         workers = Workers(env, tmp_path / "first", 2)

@@ -42,7 +42,7 @@ from pymongo import MongoClient
 
 from ali1688spider.demo.services import free_port, gateway_emulator, mongo_server
 
-from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, run_crawl, scrapy_crawl
+from .crawling import ROOT, SEED, clean_env, crawl_settings, fresh_ids, loopback_server, run_crawl, scrapy_crawl
 from .crawling import crawl_env as shared_crawl_env
 
 pytestmark = pytest.mark.e2e  # every test starts its own emulator, Mongo-protocol server or crawl
@@ -623,14 +623,8 @@ def web_server(status: int, body: bytes, content_type: str = "text/html") -> Ite
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/openapi"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(Page) as base:
+        yield f"{base}/openapi"
 
 
 @pytest.mark.parametrize(("status", "body", "kind"), [

@@ -10,8 +10,6 @@ import http.server
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,7 +43,7 @@ from ali1688spider.spiders.search import SearchSpider
 from ali1688spider.spiders.searching import OPTIONS, make_search
 from ali1688spider.spiders.shop import ShopSpider
 
-from .crawling import CATALOGUE, ROOT, clean_env, crawl_env, crawl_settings, run_crawl
+from .crawling import CATALOGUE, ROOT, clean_env, crawl_env, crawl_settings, loopback_server, run_crawl
 from .test_bad_input import FUZZ, json_values
 
 # The documented sample hit (PROTOCOL.md §7), as the gateway sends it.
@@ -269,18 +267,9 @@ async def test_an_image_file_and_an_image_url_find_the_same_offers(emulator, dat
     assert emulator.stats()["by_api"]["product.image.upload"] == 2  # one upload per search
 
 
-@contextlib.contextmanager
-def serving(folder: Path) -> Iterator[str]:
+def serving(folder: Path) -> contextlib.AbstractContextManager[str]:
     """A local HTTP server for ``folder``'s files: the base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return loopback_server(functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder)))
 
 
 @pytest.mark.e2e

@@ -107,9 +107,7 @@ def change_histogram_png(changes_pct: Sequence[Decimal]) -> bytes:
     axes = figure.add_subplot()
     values = [float(value) for value in changes_pct]
     if not values:
-        axes.text(0.5, 0.5, "no price changes in the window", ha="center", va="center", transform=axes.transAxes)
-        axes.set_axis_off()
-        return _png(figure)
+        return _empty(figure, axes, "no price changes in the window")
     edges = _bin_edges(values)
     falls = [value for value in values if value < 0]
     rises = [value for value in values if value >= 0]
