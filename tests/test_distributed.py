@@ -417,7 +417,7 @@ def test_queued_searches_on_two_workers(mongo, redis_url, tmp_path):
         runs = list(db.searches.find())
         assert sorted((run["query"]["kind"], run["finish_reason"], run["hits"]) for run in runs) == sorted([
             ("keyword", "max_results", 60), ("keyword", "max_results", 30),
-            ("seller", "empty_page", shop["offers"])])
+            ("seller", "last_page", shop["offers"])])
         found = {doc["offer_id"] for doc in db.listings.find()}
         assert db.listings.count_documents({}) == 90 + shop["offers"]
         stored = {doc["_id"] for doc in db.products.find({}, {"_id": 1})}

@@ -81,6 +81,17 @@ def test_a_page_in_either_success_spelling(api, success):
     assert (page.total_records, page.total_pages, page.current_page, page.last) == (2000, 41, 41, True)
 
 
+def test_the_pages_holding_records_are_asked_for():
+    """``totalPage`` is one too high when the records fill the last page; the count decides."""
+    query = SearchQuery(kind="keyword", target="杯", country="en", max_results=2000, page_size=50)
+    assert query.last_page(read_page({"totalRecords": 2000, "totalPage": 41, "data": [HIT]}, 1)) == 40
+    assert query.last_page(read_page({"totalRecords": 37, "totalPage": 2, "data": [HIT]}, 1)) == 1
+    assert query.last_page(read_page({"totalRecords": 0, "totalPage": 1, "data": []}, 1)) == 1
+    few = SearchQuery(kind="keyword", target="杯", country="en", max_results=120, page_size=50)
+    assert few.last_page(read_page({"totalRecords": 2000, "totalPage": 41, "data": [HIT]}, 1)) == 3
+    assert not read_page({"data": [HIT]}, 1).counted  # no totals: page by page
+
+
 def test_paging_stops_at_the_last_page_or_an_empty_one():
     assert not read_page({"totalRecords": 37, "totalPage": 2, "currentPage": 1, "data": [HIT]}, 1).last
     assert read_page({"totalRecords": 37, "totalPage": 2, "currentPage": 2, "data": [HIT]}, 2).last
@@ -216,15 +227,18 @@ async def test_a_keyword_search_stores_its_hits_and_only_changed_offers_are_fetc
 
 @pytest_twisted.ensureDeferred
 async def test_a_shop_is_paged_to_its_reported_page_count(emulator, database):
-    """The gateway reports one page too many (15 offers by 5 → 4 pages): the empty last page
-    ends the search; ``details=false`` stores the hits only."""
+    """The gateway reports one page too many (15 offers by 5 → 4 pages): the records' count
+    decides, and the empty fourth page is never asked for; ``details=false`` stores the hits only."""
     uri, name, db = database
     shop = emulator.get("/_sandbox/sellers?n=1")["sellers"][0]
     crawler = await run_crawl(crawl_settings(emulator.url, uri, name), ShopSpider, seller=shop["open_id"],
                               country="ja", page_size="5", max_results="2000", details="false")
     search = db.searches.find_one()
     assert (search["finish_reason"], search["total_records"], search["pages"], search["hits"]) == (
-        "empty_page", shop["offers"], shop["offers"] // 5 + 1, shop["offers"])
+        "last_page", shop["offers"], -(-shop["offers"] // 5), shop["offers"])
+    assert emulator.stats()["by_api"]["product.search.querySellerOfferList"] == -(-shop["offers"] // 5)
+    ranks = sorted(doc["rank"] for doc in db.listings.find())
+    assert ranks == list(range(1, shop["offers"] + 1))  # pages answered in any order, ranked by place
     assert db.listings.count_documents({"query.seller": shop["open_id"]}) == shop["offers"]
     assert db.products.count_documents({}) == 0 and crawler.stats.get_value("ali1688/search/unchanged") is None
     assert not crawler.stats.get_value("ali1688/alert")

@@ -148,11 +148,20 @@ class SearchQuery:
     def api(self) -> ApiSpec:
         return QUERY_API[self.kind]
 
+    @property
+    def size(self) -> int:
+        """The page size asked for: no more than the results wanted."""
+        return min(self.page_size, self.max_results)
+
+    def last_page(self, first: SearchPage) -> int:
+        """The last page worth asking for, from what the first page reported."""
+        return min(first.pages_holding(self.size), -(-self.max_results // self.size))
+
     def params(self, page: int) -> dict[str, object]:
         """The business parameters of page ``page`` (1-based)."""
         query: dict[str, object] = {
             {"keyword": "keyword", "seller": "sellerOpenId", "image": "imageId"}[self.kind]: self.target,
-            "beginPage": page, "pageSize": min(self.page_size, self.max_results), "country": self.country,
+            "beginPage": page, "pageSize": self.size, "country": self.country,
         }
         if self.keyword and self.kind != "keyword":
             query["keyword"] = self.keyword
@@ -212,11 +221,17 @@ class SearchPage:
     total_pages: int
     current_page: int
     items: list[Mapping[str, Any]]
+    counted: bool = True  # the reply gave its totals (else they are guessed from this page)
 
     @property
     def last(self) -> bool:
         """No page after this one: an empty page, or the last of ``total_pages``."""
         return not self.items or self.current_page >= self.total_pages
+
+    def pages_holding(self, page_size: int) -> int:
+        """How many pages hold records: ``totalPage`` is one too high when the records fill the
+        last page (2,000 by 50 → 41), so the records' count decides when it is smaller."""
+        return max(1, min(self.total_pages, -(-self.total_records // page_size)))
 
 
 def read_page(payload: Mapping[str, Any], asked_page: int) -> SearchPage:
@@ -233,7 +248,8 @@ def read_page(payload: Mapping[str, Any], asked_page: int) -> SearchPage:
     return SearchPage(total_records=total if total is not None else len(items),
                       total_pages=pages if pages is not None else asked_page + (1 if items else 0),
                       current_page=current or asked_page,
-                      items=[item for item in items if isinstance(item, Mapping)])
+                      items=[item for item in items if isinstance(item, Mapping)],
+                      counted=total is not None and pages is not None)
 
 
 @dataclass

@@ -80,6 +80,9 @@ class Search:
     unchanged: int = 0
     fetched: int = 0
     total_records: int | None = None
+    pending: set[int] = field(default_factory=set)  # pages asked for, not answered yet
+    empty_page: bool = False  # a page came back empty
+    failed: bool = False  # a call of it failed (recorded once)
 
     @property
     def detail_options(self) -> dict[str, Any]:
@@ -167,6 +170,7 @@ class SearchCallbacks:
         return self.page_request(search, 1)
 
     def page_request(self, search: Search, page: int) -> scrapy.Request:
+        search.pending.add(page)
         return call_request(search.query.api, self.gateway.gateway_url, self.gateway.app_key,
                             search.query.params(page), key=search.search_id, callback=self.parse_page,
                             errback=self.search_error, dont_filter=True, cb_kwargs={"search": search, "number": page})
@@ -208,61 +212,98 @@ class SearchCallbacks:
     # -- the pages ---------------------------------------------------------------------------
 
     async def parse_page(self, response: Response, search: Search, number: int) -> AsyncIterator[Any]:
+        """One page: its hits stored and handed on. Once the first page tells how many there
+        are, the others are asked for at once (the quota, not the round trips, sets the pace);
+        a reply without totals is followed page by page. The search ends with its last reply
+        (this page stays pending until it is done: other pages are handled while it waits)."""
+        page = self._page(response, search, number)
+        if page is not None:
+            search.pages += 1
+            self.crawler.stats.inc_value(stat_keys.SEARCH_PAGES)
+            search.empty_page |= not page.items
+            listings = self.read_hits(search, page, number)
+            if listings:
+                yield FoundPage(search.search_id, search.query.describe(), listings, datetime.now(UTC))
+            if search.details:
+                async for output in self.found(search, listings):
+                    yield output
+            if not search.failed:
+                for request in self._next_pages(search, page, number):
+                    yield request
+        search.pending.discard(number)
+        if not search.pending:
+            yield self.ended(search, "failed" if search.failed else "max_results"
+                             if search.found >= search.query.max_results else "empty_page" if search.empty_page
+                             else "last_page")
+
+    def _page(self, response: Response, search: Search, number: int) -> SearchPage | None:
         if not self._answered(response, search):
-            yield self.ended(search, "failed")
-            return
+            return None
         try:
             page = read_page(response.meta[RESULT].payload, number)
         except NormalizationError as exc:
-            self.fail_call(response.meta[META], FailureReason.UNREADABLE_PRODUCT, 1, None, str(exc), field=exc.field)
-            yield self.ended(search, "failed")
-            return
-        search.pages += 1
-        search.total_records = page.total_records
-        self.crawler.stats.inc_value(stat_keys.SEARCH_PAGES)
-        listings = self.read_hits(search, page, number)
-        if listings:
-            yield FoundPage(search.search_id, search.query.describe(), listings, datetime.now(UTC))
-        if search.details:
-            async for output in self.found(search, listings):
-                yield output
-        if search.found >= search.query.max_results:
-            yield self.ended(search, "max_results")
-        elif page.last:
-            yield self.ended(search, "empty_page" if not page.items else "last_page")
+            if not search.failed:
+                search.failed = True
+                self.fail_call(response.meta[META], FailureReason.UNREADABLE_PRODUCT, 1, None, str(exc),
+                               field=exc.field)
+            return None
+        if number == 1 or search.total_records is None:
+            search.total_records = page.total_records
+        return page
+
+    def _next_pages(self, search: Search, page: SearchPage, number: int) -> list[scrapy.Request]:
+        wanted = -(-search.query.max_results // search.query.size)
+        if number == 1 and page.counted:
+            last = min(search.query.last_page(page), wanted)
+            pages = range(2, last + 1)
+        elif not page.counted and page.items and number < wanted:
+            pages = range(number + 1, number + 2)
         else:
-            yield self.page_request(search, number + 1)
+            pages = range(0)
+        search.pending.update(pages)
+        return [self.page_request(search, n) for n in pages]
 
     def _answered(self, response: Response, search: Search) -> bool:
-        """Whether the gateway answered the call; else its failure is recorded (keyed by the search)."""
+        """Whether the gateway answered the call; else its failure is recorded, once per search
+        (keyed by the search)."""
         result = response.meta.get(RESULT)
         if result is not None and result.outcome is Outcome.OK:
             return True
-        reason = FailureReason.BUSINESS_FAILURE if result is not None and result.outcome is Outcome.BUSINESS \
-            else FailureReason.UNKNOWN_ERROR if result is not None and result.outcome is Outcome.UNKNOWN \
-            else FailureReason.GAVE_UP
-        self.fail_call(response.meta[META], reason, attempts_of(response.request) if response.request else 1,
-                       result.error_code if result else None, result.message if result else "no classification")
+        if not search.failed:
+            search.failed = True
+            reason = FailureReason.BUSINESS_FAILURE if result is not None and result.outcome is Outcome.BUSINESS \
+                else FailureReason.UNKNOWN_ERROR if result is not None and result.outcome is Outcome.UNKNOWN \
+                else FailureReason.GAVE_UP
+            self.fail_call(response.meta[META], reason, attempts_of(response.request) if response.request else 1,
+                           result.error_code if result else None, result.message if result else "no classification")
         return False
 
     def read_hits(self, search: Search, page: SearchPage, number: int) -> list[Listing]:
-        """The page's hits up to ``max_results``; a hit that cannot be read is a failure of its own."""
+        """The page's hits, ranked by their place in the results, up to ``max_results``; a hit
+        that cannot be read is a failure of its own."""
+        first = (number - 1) * search.query.size + 1
         listings = []
-        for item in page.items[: search.query.max_results - search.found]:
+        for rank, item in enumerate(page.items[: max(0, search.query.max_results - first + 1)], start=first):
             search.found += 1
             try:
-                listings.append(read_listing(item, search.found, number))
+                listings.append(read_listing(item, rank, number))
             except NormalizationError as exc:
                 self.crawler.stats.inc_value(stat_keys.INPUT_READ)
                 record_failure(self.crawler, FailureRecord(
-                    key=f"{search.search_id}:{search.found}", reason=FailureReason.UNREADABLE_PRODUCT,
+                    key=f"{search.search_id}:{rank}", reason=FailureReason.UNREADABLE_PRODUCT,
                     api=search.query.api.key, message=str(exc)[:300], field=exc.field))
         self.crawler.stats.inc_value(stat_keys.SEARCH_HITS, len(listings))
         return listings
 
     def search_error(self, failure: Any) -> Any:
-        self.on_error(failure)  # one failure record for the search (a download error)
-        return self.ended(failure.request.cb_kwargs["search"], "failed")
+        """A call of the search that could not be downloaded: one failure for the search; it
+        ends with its last call."""
+        search: Search = failure.request.cb_kwargs["search"]
+        search.pending.discard(failure.request.cb_kwargs.get("number", 0))
+        if not search.failed:
+            search.failed = True
+            self.on_error(failure)
+        return self.ended(search, "failed") if not search.pending else None
 
     def ended(self, search: Search, reason: str) -> SearchRun:
         """The ``searches`` document of a search that ended."""
