@@ -9,8 +9,9 @@ started in that second):
   second after each second in which the pacer was the limit (:func:`saturated`) and nothing was
   throttled.
 - **Cut, at once.** The first throttled reply of a second closes that second (no more calls in
-  it) and sets the rate to what the gateway admitted in it so far, never below half the rate:
-  with the quota counted per calendar second that is the quota itself. When the second is
+  it) and sets the rate to what the gateway admitted in it so far, never below :data:`CUT` (¾)
+  of the rate: with the quota counted per calendar second and the rate no more than a third
+  over it, that is the quota itself; from further above it takes more than one cut. When the second is
   complete and more calls passed than were counted at the cut, the rate goes up to that count.
 - **Probe.** After ``wait`` clean saturated seconds the rate goes up one ``step``. A probe that
   passes :data:`PROBE_SECONDS` full seconds is kept (one clean second may only mean that a call
