@@ -253,6 +253,7 @@ def test_a_crawl_loads_only_what_it_uses(emulator, database):
     assert done.returncode == 0, done.stderr[-3000:]
     assert db.products.count_documents({"_id": {"$in": ids}}) == 3
     assert "loaded: []" in done.stdout.splitlines(), done.stdout[-2000:]
+    assert "Warning" not in done.stderr, done.stderr[-2000:]  # e.g. spidermon's use of Spider.log()
 
 
 # Hold 400 MiB, then run `scrapy crawl product …` as a child; print what wait4 says the child used

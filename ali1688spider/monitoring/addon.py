@@ -7,9 +7,17 @@ while the interval may come from the environment too.
 
 from __future__ import annotations
 
+import warnings
+
+from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from .. import config
+
+# spidermon 1.27 reports with Spider.log(), which Scrapy 2.19 deprecates: one warning in every
+# crawl's log that its user can do nothing about (the tests ignore it the same way).
+warnings.filterwarnings("ignore", r"Spider\.log\(\) is deprecated", ScrapyDeprecationWarning,
+                        r"spidermon\.contrib\.scrapy\.runners")
 
 PERIODIC_SUITE = "ali1688spider.monitoring.monitors.PeriodicMonitorSuite"
 
