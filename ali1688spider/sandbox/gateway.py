@@ -73,8 +73,9 @@ class Gateway:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.catalogue = Catalogue(config.seed)
-        self.bodies = ProductBodies(self.catalogue)
-        self.discovery = search.Discovery(self.catalogue)  # its index is built on the first search
+        self.epoch_set_at: dict[int, datetime] = {}  # when each epoch was first set here (views.dated)
+        self.bodies = ProductBodies(self.catalogue, epoch_set_at=self.epoch_set_at)
+        self.discovery = search.Discovery(self.catalogue, epoch_set_at=self.epoch_set_at)  # index: on first search
         self.tokens = TokenRegistry(config)
         self.quota = Quota(config.qps, window=config.quota_window)
         self.faults = Faults(config)
@@ -96,8 +97,8 @@ class Gateway:
     def set_epoch(self, epoch: int) -> None:
         """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range)."""
         check_epoch(epoch)
-        if epoch != self.epoch:  # search hits date the offers that drift in it now (search.Discovery)
-            self.discovery.epoch_set_at[epoch] = datetime.now(CHINA).replace(tzinfo=None, microsecond=0)
+        if epoch != self.epoch:  # the offers that drift in it are dated now (views.dated), once
+            self.epoch_set_at.setdefault(epoch, datetime.now(CHINA).replace(tzinfo=None, microsecond=0))
         self.epoch = epoch
 
     def reset(self) -> None:

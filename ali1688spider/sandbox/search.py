@@ -35,7 +35,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -43,7 +43,7 @@ from typing import Any
 
 from . import vocabulary as vocab
 from .catalogue import Catalogue, Offer, OfferHead, absolute_image, money_text
-from .views import category_levels, dumps, shipping_guarantee, translate
+from .views import category_levels, dated, dumps, shipping_guarantee, translate
 
 NAMESPACE = "com.alibaba.fenxiao.crossborder"
 KEYWORD = "search.keyword"
@@ -317,15 +317,12 @@ def image_kind(image: bytes) -> str | None:
 class Discovery:
     """The discovery APIs of one catalogue. :meth:`answer` gives ``(body, success)``."""
 
-    def __init__(self, catalogue: Catalogue, universe: int = SEARCH_UNIVERSE) -> None:
+    def __init__(self, catalogue: Catalogue, universe: int = SEARCH_UNIVERSE,
+                 epoch_set_at: Mapping[int, datetime] | None = None) -> None:
         self.catalogue = catalogue
         self.universe = universe
         self._ranked = lru_cache(maxsize=128)(self._rank)
-        #: When each epoch was set while the emulator ran (Beijing wall clock). A hit of an offer
-        #: that drifted in such an epoch is dated then, not at its made-up ``lastUpdateTime``: on
-        #: the real platform a change made after a fetch carries a later ``modifyDate``, which is
-        #: what change detection by listing relies on.
-        self.epoch_set_at: dict[int, datetime] = {}
+        self.epoch_set_at = epoch_set_at if epoch_set_at is not None else {}  # see views.dated()
 
     @cached_property
     def index(self) -> _Index:
@@ -448,9 +445,7 @@ class Discovery:
     def _hit(self, api: str, offer_id: int, country: str, epoch: int) -> dict[str, Any]:
         offer = self.catalogue.offer(offer_id, epoch)
         assert offer is not None  # the universe holds existing offers only
-        changed = self.epoch_set_at.get(self.catalogue.drift_epoch(offer_id, epoch)) if epoch else None
-        if changed is not None and changed > offer.updated:
-            offer = replace(offer, updated=changed)
+        offer = dated(offer, self.catalogue.drift_epoch(offer_id, epoch), self.epoch_set_at)
         return _hit_view(api, offer, country, _traits(self.catalogue.seed, offer_id))
 
 

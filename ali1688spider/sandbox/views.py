@@ -13,7 +13,8 @@ replies. Which variant an offer gets (a reference price only, Java doubles, …)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -424,6 +425,15 @@ _RENDERERS: dict[str, Callable[[Offer, str, str, Shape, str], dict[str, Any]]] =
 }
 
 
+def dated(offer: Offer, drift_epoch: int, epoch_set_at: Mapping[int, datetime]) -> Offer:
+    """The offer with its update time moved to when the epoch of its drift was set while the
+    emulator ran (Beijing wall clock), when that is later than its made-up one. On the platform a
+    change made after a fetch carries a later ``lastUpdateTime``/``modifyDate``, which is what
+    change detection by listing relies on; a drift's made-up date lies in the past."""
+    moment = epoch_set_at.get(drift_epoch) if drift_epoch else None
+    return replace(offer, updated=moment) if moment is not None and moment > offer.updated else offer
+
+
 class ProductBodies:
     """Serialised replies of the product APIs, computed once per (api, offer id, country,
     currency, drift).
@@ -433,8 +443,10 @@ class ProductBodies:
     at once, and the bodies of the offers it leaves alone stay cached.
     """
 
-    def __init__(self, catalogue: Catalogue, cache_size: int = 8192) -> None:
+    def __init__(self, catalogue: Catalogue, cache_size: int = 8192,
+                 epoch_set_at: Mapping[int, datetime] | None = None) -> None:
         self.catalogue = catalogue
+        self.epoch_set_at = epoch_set_at if epoch_set_at is not None else {}  # see dated()
         self._cached_body = lru_cache(maxsize=cache_size)(self._body)
 
     def shape(self, offer_id: int) -> Shape:
@@ -460,4 +472,5 @@ class ProductBodies:
         offer = self.catalogue.offer(offer_id, drift_epoch)
         if offer is None:
             return self.not_found(api, offer_id), False
+        offer = dated(offer, drift_epoch, self.epoch_set_at)
         return dumps(render(offer, country, currency, self.shape(offer_id), open_id)), True
