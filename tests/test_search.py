@@ -335,3 +335,21 @@ def test_any_entry_text_is_a_search_or_not(text):
         parse_search_entry(text)
     except ValueError as exc:
         assert str(exc)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_image_url_that_gives_no_image_is_one_failure_without_its_password(emulator, database, tmp_path):
+    uri, name, db = database
+    (tmp_path / "page.html").write_text("<html>not an image</html>")
+    settings = crawl_settings(emulator.url, uri, name)
+    with serving(tmp_path) as base:
+        await run_crawl(settings, ImageSpider, image=f"{base}/page.html", country="en")
+        secret = base.replace("http://", "http://someone:hunter2@") + "/page.html"
+        crawler = await run_crawl(settings, ImageSpider, image=secret, country="en")
+    messages = sorted(doc["message"] for doc in db.failures.find({"reason": "invalid_reference"}))
+    assert len(messages) == 2 and any("not a JPEG, PNG" in message for message in messages)
+    assert [doc["finish_reason"] for doc in db.searches.find()] == ["failed", "failed"]
+    stored = json.dumps([*db.failures.find(), *db.searches.find()], default=str)
+    assert "hunter2" not in stored and "someone:***@" in stored
+    assert emulator.stats()["by_api"].get("product.image.upload") is None  # nothing uploaded
+    assert accounting(crawler.stats.get_stats()).ok

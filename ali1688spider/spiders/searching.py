@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -37,7 +38,7 @@ from ..aop.search import (
     read_page,
     upload_params,
 )
-from ..config import GatewayConfig
+from ..config import MASK, GatewayConfig, redact_uri
 from ..gateway.call import META, RESULT, attempts_of, call_request
 from ..inputs import language
 from ..outcomes import FailureReason, FailureRecord, record_failure
@@ -103,7 +104,7 @@ def make_search(kind: str, target: object, options: dict[str, Any], search_id: s
     image, image_url, digest = None, None, None
     if kind == "image":
         if text.lower().startswith(("http://", "https://")):
-            image_url = text
+            image_url, text = text, redact_uri(text)  # what is stored names the URL without a password
         else:
             path = Path(text)
             if not path.is_file():
@@ -196,10 +197,15 @@ class SearchCallbacks:
         return self.image_refused(search, f"{type(failure.value).__name__}: {str(failure.value)[:200]}")
 
     def image_refused(self, search: Search, why: str) -> SearchRun:
-        """An image that cannot be searched with: one failure, the search ends."""
+        """An image that cannot be searched with: one failure (naming the URL without its
+        password, also where the error repeats it), the search ends."""
+        url = search.image_url or ""
+        password = urlsplit(url).password
+        if password:
+            why = why.replace(password, MASK)
         record_failure(self.crawler, FailureRecord(
             key=search.search_id, reason=FailureReason.INVALID_REFERENCE, api=IMAGE_UPLOAD.key,
-            message=f"the image at {search.image_url!r} cannot be searched with: {why}"[:500]))
+            message=f"the image at {redact_uri(url)!r} cannot be searched with: {why}"[:500]))
         return self.ended(search, "failed")
 
     def uploaded(self, response: Response, search: Search) -> Any:
