@@ -573,3 +573,19 @@ def test_helpers() -> None:
         assert 0.0 in edges and edges[0] <= min(values) and edges[-1] >= max(values)
         assert 2 <= len(edges) - 1 <= 40
         assert len({round(b - a, 9) for a, b in itertools.pairwise(edges)}) == 1  # one width
+
+
+def test_a_product_seen_for_the_first_time_is_new_not_changed(mongo: str, tmp_path: Path) -> None:
+    """One crawl of 300 offers is 300 new products and 0 changed ones (issue 17)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo, tz_aware=True)
+    first, later = ago(2), ago(1)
+    client["firstcrawl"]["products"].insert_many([
+        product(offer(n), "新品", tiers((1, "5.00")), fetched=2, first_seen=2, changed=2) for n in range(3)])
+    client["firstcrawl"]["products"].update_one({"_id": offer(0)}, {"$set": {"changed_at": later}})
+    client.close()
+    assert first < later
+    out = tmp_path / "first.html"
+    assert main(["report", "--mongo-uri", mongo, "--database", "firstcrawl", "--out", str(out)]) == 0
+    cards = Tables(out.read_text(encoding="utf-8")).cards
+    assert cards["new products in the window"] == "3"
+    assert cards["products changed in the window"] == "1"

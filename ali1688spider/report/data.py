@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -263,13 +264,21 @@ def _since(name: str, since: datetime | None) -> dict[str, Any]:
     return {} if since is None else {name: {"$gte": since}}
 
 
+def _changed(products: Collection[dict[str, Any]], since: datetime | None) -> int:
+    """Products that changed in the window after they were first seen: a product's first fetch
+    sets ``changed_at`` to ``first_seen_at`` (it is new, not changed)."""
+    found = products.find(_since("changed_at", since) or {"changed_at": {"$ne": None}},
+                          {"_id": 0, "changed_at": 1, "first_seen_at": 1})
+    return sum(1 for doc in found if doc.get("first_seen_at") is None or doc["changed_at"] > doc["first_seen_at"])
+
+
 def _totals(db: Database[dict[str, Any]], since: datetime | None, runs: tuple[int, int, int]) -> Totals:
     products, failures = db[PRODUCTS], db[FAILURES]
     return Totals(
         products=products.count_documents({}),
         fetched_in_window=products.count_documents(_since("fetched_at", since)),
         new_in_window=products.count_documents(_since("first_seen_at", since)),
-        changed_in_window=products.count_documents(_since("changed_at", since) or {"changed_at": {"$ne": None}}),
+        changed_in_window=_changed(products, since),
         failures=failures.count_documents({}),
         failures_in_window=failures.count_documents(_since("at", since)),
         runs_in_window=runs[0], fetched_by_runs=runs[1], failed_by_runs=runs[2],
