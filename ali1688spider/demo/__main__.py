@@ -3,7 +3,9 @@
 Offline (no ``ALI1688_APP_KEY`` in the environment) it starts the bundled gateway emulator
 with its demo credentials and, when ``MONGO_URI`` is not set, a local Mongo-protocol server; it
 crawls a few hundred products (plus some junk lines, a duplicate and unknown ids, as real input
-has), prints the summary and where the data is, and stops what it started.
+has), moves the emulator's catalogue to its next epoch (about 30 % of the offers change price and
+stock) and crawls again, so that history and price movers exist; then it writes the HTML report,
+prints the summary, where the data is and the report's path, and stops what it started.
 
 With real credentials in the environment (``ALI1688_APP_KEY``, ``ALI1688_APP_SECRET``,
 ``ALI1688_REFRESH_TOKEN``) the same crawl runs against the real gateway, on ``--ids-file``.
@@ -22,7 +24,7 @@ from pathlib import Path
 from .. import config
 from ..sandbox.catalogue import Catalogue
 from ..sandbox.config import DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_REFRESH_TOKEN
-from .services import gateway_emulator, mongo_server
+from .services import GatewayEmulator, gateway_emulator, mongo_server
 
 JUNK = ["not-an-id", "12345", "https://example.com/offer/610784549587.html"]
 
@@ -38,16 +40,16 @@ def write_demo_ids(path: Path, count: int, seed: int) -> None:
 
 
 @contextlib.contextmanager
-def _gateway(env: dict[str, str], offline: bool, seed: int) -> Iterator[None]:
+def _gateway(env: dict[str, str], offline: bool, seed: int) -> Iterator[GatewayEmulator | None]:
     if not offline:
-        yield
+        yield None
         return
     with gateway_emulator("--seed", str(seed), "--qps", "50", "--latency-ms", "20") as emulator:
         env.update({config.GATEWAY_URL.name: emulator.url, config.APP_KEY.name: DEMO_APP_KEY,
                     config.APP_SECRET.name: DEMO_APP_SECRET, config.REFRESH_TOKEN.name: DEMO_REFRESH_TOKEN})
         print(f"gateway emulator: {emulator.url} (quota 50 calls/s, 20 ms latency; the crawl is not told the "
               "quota: it finds it)", flush=True)
-        yield
+        yield emulator
 
 
 @contextlib.contextmanager
@@ -85,16 +87,28 @@ def main(argv: list[str] | None = None) -> int:
     env[config.MONGO_DATABASE.name] = config.MONGO_DATABASE.get(environ=env)
     env.setdefault(config.UNSAVED_DIR.name, str(folder / "unsaved"))
 
-    with _gateway(env, offline, args.seed), _mongo(env, folder):
+    root = Path(__file__).resolve().parents[2]  # where scrapy.cfg is
+    with _gateway(env, offline, args.seed) as emulator, _mongo(env, folder):
         command = [sys.executable, "-m", "scrapy", "crawl", "product", "-a", f"ids_file={ids_file}",
                    "-a", f"api={args.api}", "-s", "ALI1688_PROGRESS_INTERVAL=5"]
         print("running:", " ".join(command[1:]), flush=True)
-        status = subprocess.call(command, env=env, cwd=Path(__file__).resolve().parents[2])  # where scrapy.cfg is
-        _report(env)
+        status = subprocess.call(command, env=env, cwd=root)
+        if emulator is not None and status == 0:
+            epoch = emulator.post("/_sandbox/epoch")["epoch"]
+            print(f"\nthe emulator's catalogue moved to epoch {epoch} (about 30 % of the offers changed price and "
+                  "stock); crawling again:", flush=True)
+            status = subprocess.call(command, env=env, cwd=root)
+        _summary(env)
+        report = folder / "report.html"
+        made = subprocess.call([sys.executable, "-m", "ali1688spider", "report", "--mongo-uri",
+                                config.MONGO_URI.get(environ=env), "--database", config.MONGO_DATABASE.get(environ=env),
+                                "--out", str(report)], env=env, cwd=root)
+        if made == 0:
+            print(f"\nreport: {report}\n        {report.as_uri()}")
     return status
 
 
-def _report(env: dict[str, str]) -> None:
+def _summary(env: dict[str, str]) -> None:
     from pymongo import MongoClient
 
 
