@@ -33,6 +33,9 @@ tfoot td{font-weight:600}.up{color:#c0392b}.down{color:#1e8449}.muted{color:#576
 figure{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:0 0 14px;padding:10px}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}figcaption{color:#57606a;margin-top:6px}
 .empty{color:#57606a;font-style:italic}
+td{overflow-wrap:anywhere}
+@media print{@page{size:A4;margin:12mm}body{background:#fff;font-size:10px}main{max-width:none;padding:0}
+ th,td{padding:2px 4px}h2{break-after:avoid}tr,figure,.card{break-inside:avoid}}
 """
 
 OFFER_URL = "https://detail.1688.com/offer/{}.html"
