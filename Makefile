@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint venv
+.PHONY: demo test test-fast lint venv report-example
 
 venv: $(STAMP)
 
@@ -26,3 +26,7 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m ali1688spider.demo $(ARGS)
+
+# docs/report-example.png from make demo's report, photographed in headless Chromium
+report-example: $(STAMP)
+	$(PY) -m tests.report_example
