@@ -56,7 +56,8 @@ FAILURE_CODE_KEYS = ("errorCode", "errCode", "error_code", "code", "retCode")
 FAILURE_MESSAGE_KEYS = ("errMsg", "errorMsg", "errorMessage", "error_message", "message", "msg", "retMsg")
 
 
-def _failure_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def failure_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A failure's code and text, in whichever spelling the reply uses (None when absent)."""
     code = next((body[key] for key in FAILURE_CODE_KEYS if body.get(key) not in (None, "")), None)
     message = next((body[key] for key in FAILURE_MESSAGE_KEYS if body.get(key) not in (None, "")), None)
     return (str(code) if code is not None else None), (str(message) if message is not None else None)
@@ -72,7 +73,7 @@ def _product_get_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
     info = reply.get("productInfo")
     if isinstance(info, Mapping) and info and not _said_no(reply):
         return reply
-    code, message = _failure_fields(reply)
+    code, message = failure_fields(reply)
     raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
 
 
@@ -98,9 +99,9 @@ def _crossborder_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
             if isinstance(inner, Mapping) and inner:
                 return inner
             raise BusinessFailure("no_result", "the reply says success but has no result")
-        code, message = _failure_fields(outer)
+        code, message = failure_fields(outer)
         raise BusinessFailure(code or "no_result", message or "reply has no result")
-    code, message = _failure_fields(reply)
+    code, message = failure_fields(reply)
     raise BusinessFailure(code or "no_result", message or "reply has no result")
 
 
@@ -136,7 +137,7 @@ def _fenxiao_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:
             return inner
         body = inner
     for level in reversed(levels):
-        code, message = _failure_fields(level)
+        code, message = failure_fields(level)
         if code or message:
             raise BusinessFailure(code or "no_product_info", message or "reply has no productInfo")
     raise BusinessFailure("no_product_info", "reply has no productInfo")

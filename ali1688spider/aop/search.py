@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .apis import FAILURE_CODE_KEYS, FAILURE_MESSAGE_KEYS, PRODUCT_APIS, ApiSpec
+from .apis import PRODUCT_APIS, ApiSpec, failure_fields
 from .errors import BusinessFailure
 from .normalize import NormalizationError, parse_datetime, parse_decimal, parse_product_id, parse_quantity
 
@@ -40,9 +40,8 @@ def _succeeded(body: Mapping[str, Any]) -> bool:
 
 
 def _failure(body: Mapping[str, Any], default: str) -> BusinessFailure:
-    code = next((body[key] for key in FAILURE_CODE_KEYS if body.get(key) not in (None, "")), None)
-    message = next((body[key] for key in FAILURE_MESSAGE_KEYS if body.get(key) not in (None, "")), None)
-    return BusinessFailure(str(code) if code is not None else "no_result", str(message) if message else default)
+    code, message = failure_fields(body)
+    return BusinessFailure(code or "no_result", message or default)
 
 
 def _page_extract(reply: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -69,13 +69,7 @@ class ProductCallbacks:
         result = response.meta.get(RESULT)
         attempts = attempts_of(response.request) if response.request else 1
         if result is None or result.outcome is not Outcome.OK:
-            reason = FailureReason.GAVE_UP
-            if result is not None and result.outcome is Outcome.BUSINESS:
-                reason = FailureReason.BUSINESS_FAILURE
-            elif result is not None and result.outcome is Outcome.UNKNOWN:
-                reason = FailureReason.UNKNOWN_ERROR
-            self.fail_call(call, reason, attempts, result.error_code if result else None,
-                           result.message if result else "no classification", gone=bool(result and result.gone))
+            self.fail_reply(call, result, attempts, gone=bool(result and result.gone))
             return
         try:
             options = call.get("options", {})
@@ -120,6 +114,18 @@ class ProductCallbacks:
             return  # a stopped crawl is not the input's fault: the next run takes it again
         error = failure.value
         self.fail_call(call, FailureReason.DOWNLOAD_ERROR, attempts_of(request), type(error).__name__, str(error)[:200])
+
+    def fail_reply(self, call: dict[str, Any], result: Any, attempts: int, gone: bool = False) -> None:
+        """The failure of a call the gateway did not answer with its payload (``result``: the
+        reply's Classification, None when there is none): a business failure, an unknown error,
+        else given up after retries."""
+        reason = FailureReason.GAVE_UP
+        if result is not None and result.outcome is Outcome.BUSINESS:
+            reason = FailureReason.BUSINESS_FAILURE
+        elif result is not None and result.outcome is Outcome.UNKNOWN:
+            reason = FailureReason.UNKNOWN_ERROR
+        self.fail_call(call, reason, attempts, result.error_code if result else None,
+                       result.message if result else "no classification", gone=gone)
 
     def fail_call(self, call: dict[str, Any], reason: str, attempts: int, code: str | None, message: str,
                   field: str | None = None, gone: bool = False) -> None:

@@ -141,11 +141,12 @@ def search_id(spider: str, number: int = 0) -> str:
 
 class SearchCallbacks:
     """The calls of searches and what their replies become: a mixin of the spiders that search,
-    next to :class:`~.callbacks.ProductCallbacks` (``fail_call``, ``on_error``)."""
+    next to :class:`~.callbacks.ProductCallbacks` (``fail_call``, ``fail_reply``, ``on_error``)."""
 
     crawler: Any
     gateway: GatewayConfig
     fail_call: Any
+    fail_reply: Any
     on_error: Any
 
     async def found(self, search: Search, listings: list[Listing]) -> AsyncIterator[Any]:
@@ -277,11 +278,7 @@ class SearchCallbacks:
             return True
         if not search.failed:
             search.failed = True
-            reason = FailureReason.BUSINESS_FAILURE if result is not None and result.outcome is Outcome.BUSINESS \
-                else FailureReason.UNKNOWN_ERROR if result is not None and result.outcome is Outcome.UNKNOWN \
-                else FailureReason.GAVE_UP
-            self.fail_call(response.meta[META], reason, attempts_of(response.request) if response.request else 1,
-                           result.error_code if result else None, result.message if result else "no classification")
+            self.fail_reply(response.meta[META], result, attempts_of(response.request) if response.request else 1)
         return False
 
     def read_hits(self, search: Search, page: SearchPage, number: int) -> list[Listing]:
