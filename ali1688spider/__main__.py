@@ -1,5 +1,6 @@
 """``python -m ali1688spider COMMAND``: the project's tools outside Scrapy.
 
+    listen     receive 1688's change messages (HTTP push) and queue the offers they name
     report     write a self-contained HTML report of the crawled catalogue (see ``report --help``)
     settings   list every setting: default, meaning, and the value this environment gives it
 
@@ -20,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     report.add_arguments(commands.add_parser(
         "report", help="write a self-contained HTML report (totals, failures, price movers, charts)",
         description=report.DESCRIPTION))
+    from .messages import listener
+
+    listener.add_arguments(commands.add_parser(
+        "listen", help="receive 1688's change messages (HTTP push) and queue the offers they name",
+        description=listener.DESCRIPTION))
     listing = commands.add_parser(
         "settings", help="list every setting with its default, its meaning and its value here",
         description="Every ALI1688_/MONGO_/REDIS_ setting, from the registry in ali1688spider/config.py.")
@@ -27,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "report":
         return report.run(args)
+    if args.command == "listen":
+        return listener.run(args)
     return _settings(markdown=args.markdown)
 
 

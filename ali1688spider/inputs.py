@@ -19,6 +19,7 @@ import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from hashlib import blake2b
 from heapq import merge
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from .aop.apis import ApiSpec, product_api
 from .aop.errors import InvalidOfferRef
+from .aop.text import storable_text
 
 #: What reading an input that is no offer reference raises.
 NOT_A_REFERENCE = (InvalidOfferRef, ValueError, RecursionError)
@@ -150,6 +152,23 @@ def parse_queue_entry(text: str, default_api: ApiSpec, default_country: str) -> 
         raise ValueError('a JSON entry needs "id": {"id": "…", "api": "…", "country": "…"}')
     api = product_api(str(data["api"])) if data.get("api") else default_api
     return str(data["id"]), api, language(data.get("country") or default_country)
+
+
+def queued_by(text: str) -> dict[str, Any] | None:
+    """Why an entry was queued, when a change message queued it (``{"id", "reason", "message",
+    "born"}``, messages/inbox.py): ``{"reason", "message", "born"}``, kept as the product's
+    ``changed_by``; None for any other entry."""
+    if not text.startswith("{") or '"reason"' not in text:
+        return None
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
+        return None
+    born = data.get("born")
+    return {"reason": storable_text(data["reason"])[:200], "message": storable_text(str(data.get("message", "")))[:40],
+            "born": datetime.fromtimestamp(born / 1000, UTC) if isinstance(born, int) and 0 < born < 10**14 else None}
 
 
 #: A queued search: ``{"search": "保温杯", "country": "en", "max_results": 500}``, ``{"shop": "BBB…", …}``

@@ -24,6 +24,16 @@ SEARCH_PAGES = "ali1688/search/pages"  # result pages read
 SEARCH_HITS = "ali1688/search/hits"  # hits read into listings
 QUEUED = "ali1688/search/queued"  # found offers queued as product entries (queued searches)
 UNCHANGED = "ali1688/search/unchanged"  # found offers not fetched: the listing shows no change since the stored one
+FOLLOWED = "ali1688/follow/followed"  # offers 1688 now sends messages for (scrapy crawl follow)
+UNFOLLOWED = "ali1688/follow/unfollowed"  # offers it was told to stop sending them for
+MESSAGES_READ = "ali1688/messages/read"  # messages replayed (scrapy crawl messages)
+MESSAGES_ACCEPTED = "ali1688/messages/accepted"  # … stored and handled now
+MESSAGES_DUPLICATE = "ali1688/messages/duplicate"  # … handled before (a push got through after all)
+MESSAGES_MALFORMED = "ali1688/messages/malformed"  # … that are no message (no msgId, not JSON)
+MESSAGES_QUEUED = "ali1688/messages/queued"  # offers queued for a refresh by them
+MESSAGES_CONFIRMED = "ali1688/messages/confirmed"  # … confirmed to 1688 after they were stored
+MESSAGE_REFRESHES = "ali1688/messages/refreshes"  # queue entries a message queued, fetched (product_redis)
+MESSAGE_MAX_WAIT = "ali1688/messages/max_wait_seconds"  # longest from a message's birth to its fetch
 FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
 
 # -- the Redis queue -----------------------------------------------------------------------------

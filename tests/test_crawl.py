@@ -294,7 +294,7 @@ def test_spider_loader_imports_one_spider_and_still_lists_all():
     loader = get_spider_loader(settings)
     assert isinstance(loader, SpiderLoader)
     assert loader.load("product") is ProductSpider
-    assert loader.list() == ["image", "product", "product_redis", "search", "shop"]
+    assert loader.list() == ["follow", "image", "messages", "product", "product_redis", "search", "shop"]
     assert loader.load("product_redis").name == "product_redis"
     for name in ("calls", "nope", "../product", "product.x", ""):
         with pytest.raises(KeyError):

@@ -206,6 +206,7 @@ class Product:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     detail_url: str | None = None  # the offer page; None for an offer known only by its encrypted id
+    changed_by: dict[str, Any] | None = field(default=None, compare=False)  # the change message that asked for it
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

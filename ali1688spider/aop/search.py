@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .apis import PRODUCT_APIS, ApiSpec, failure_fields
+from .apis import ApiSpec, failure_fields
 from .errors import BusinessFailure
 from .normalize import NormalizationError, parse_datetime, parse_decimal, parse_product_id, parse_quantity
 
@@ -327,10 +327,3 @@ def read_listing(item: Mapping[str, Any], rank: int, page: int) -> Listing:
         create_date=_utc(item.get("createDate"), "createDate"),
     )
 
-
-def call_api(key: str) -> ApiSpec:
-    """Any API a crawl calls (product or search) by its key; ``ValueError`` for an unknown one."""
-    spec = PRODUCT_APIS.get(key) or SEARCH_APIS.get(key)
-    if spec is None:
-        raise ValueError(f"unknown api {key!r}")
-    return spec

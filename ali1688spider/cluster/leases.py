@@ -16,9 +16,15 @@ worker and returns it, for that worker to record as a failure; ``set_aside`` the
 list ``KEY:dead``. It leaves its lease only once its failure is stored: a worker killed in
 between lets the lease run out, and the next worker sets it aside again.
 
-Keys: ``KEY`` (list, users push here), ``KEY:leased`` (sorted set, by lease end),
-``KEY:suspects`` (list), ``KEY:alone`` (set of entries leased alone), ``KEY:reclaims`` (hash),
-``KEY:dead`` (list).
+Urgent entries (offers a change message named) go before the list: ``push_urgent`` queues an
+offer in ``KEY:urgent`` (a list of offer ids) with its entry in the hash ``KEY:urgent:entries``,
+only if that offer is not waiting there already, so several messages about one offer while it
+waits are one fetch. ``take`` leases urgent entries first. Once taken, the offer can be queued
+again: a message after the fetch began may describe a change that fetch did not see.
+
+Keys: ``KEY`` (list, users push here), ``KEY:urgent`` (list of offer ids) and
+``KEY:urgent:entries`` (hash), ``KEY:leased`` (sorted set, by lease end), ``KEY:suspects``
+(list), ``KEY:alone`` (set of entries leased alone), ``KEY:reclaims`` (hash), ``KEY:dead`` (list).
 """
 
 from __future__ import annotations
@@ -29,15 +35,45 @@ from redis.asyncio import Redis
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 
-# KEYS: list, leased, suspects; ARGV: how many, lease seconds. Nothing while suspects wait.
+# KEYS: list, leased, suspects, urgent, urgent entries; ARGV: how many, lease seconds. Urgent
+# entries first; nothing while suspects wait.
 TAKE = _NOW + """
 if redis.call('LLEN', KEYS[3]) > 0 then return {} end
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items > 0 then
-  redis.call('LTRIM', KEYS[1], #items, -1)
-  for _, item in ipairs(items) do redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), item) end
+local wanted = tonumber(ARGV[1])
+local items = {}
+local ids = redis.call('LRANGE', KEYS[4], 0, wanted - 1)
+if #ids > 0 then
+  redis.call('LTRIM', KEYS[4], #ids, -1)
+  for _, id in ipairs(ids) do
+    local entry = redis.call('HGET', KEYS[5], id)
+    if entry then
+      redis.call('HDEL', KEYS[5], id)
+      table.insert(items, entry)
+    end
+  end
 end
+if #items < wanted then
+  local plain = redis.call('LRANGE', KEYS[1], 0, wanted - #items - 1)
+  if #plain > 0 then
+    redis.call('LTRIM', KEYS[1], #plain, -1)
+    for _, item in ipairs(plain) do table.insert(items, item) end
+  end
+end
+for _, item in ipairs(items) do redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), item) end
 return items
+"""
+
+# KEYS: urgent, urgent entries; ARGV: offer id, entry, offer id, entry, ... Queues each offer not
+# waiting yet; returns the offer ids queued.
+PUSH_URGENT = """
+local queued = {}
+for i = 1, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('RPUSH', KEYS[1], ARGV[i])
+    table.insert(queued, ARGV[i])
+  end
+end
+return queued
 """
 
 # KEYS: suspects, leased, alone; ARGV: lease seconds. One suspect, leased alone, or nil.
@@ -107,6 +143,8 @@ class LeaseQueue:
         self.dead_key = f"{key}:dead"
         self.suspects_key = f"{key}:suspects"
         self.alone_key = f"{key}:alone"
+        self.urgent_key = f"{key}:urgent"
+        self.urgent_entries_key = f"{key}:urgent:entries"
         self.lease_seconds = lease_seconds
         self.max_reclaims = max_reclaims
         self._take = redis.register_script(TAKE)
@@ -114,15 +152,27 @@ class LeaseQueue:
         self._renew = redis.register_script(RENEW)
         self._reclaim = redis.register_script(RECLAIM)
         self._leave = redis.register_script(LEAVE)
+        self._push_urgent = redis.register_script(PUSH_URGENT)
 
     async def push(self, entries: list[bytes]) -> int:
         """Queue more entries (at the end, as ``scrapy enqueue`` does)."""
         return int(await self.redis.rpush(self.key, *entries)) if entries else 0
 
+    async def push_urgent(self, entries: dict[str, bytes]) -> list[str]:
+        """Queue ``{offer id: entry}`` before every plain entry; an offer already waiting there
+        keeps its entry. Returns the offer ids queued now."""
+        if not entries:
+            return []
+        args = [part for offer_id, entry in entries.items() for part in (offer_id, entry)]
+        queued = await self._push_urgent(keys=[self.urgent_key, self.urgent_entries_key], args=args)
+        return [item.decode() if isinstance(item, bytes) else str(item) for item in queued]
+
     async def take(self, count: int) -> list[bytes]:
-        """Lease up to ``count`` entries, as the exact bytes pushed (the identity used to ack);
-        none while suspects wait (workers finish what they hold and take those alone)."""
-        items = await self._take(keys=[self.key, self.leased_key, self.suspects_key], args=[count, self.lease_seconds])
+        """Lease up to ``count`` entries, urgent ones first, as the exact bytes pushed (the
+        identity used to ack); none while suspects wait (workers finish what they hold and take
+        those alone)."""
+        keys = [self.key, self.leased_key, self.suspects_key, self.urgent_key, self.urgent_entries_key]
+        items = await self._take(keys=keys, args=[count, self.lease_seconds])
         return [_bytes(item) for item in items]
 
     async def take_alone(self) -> bytes | None:
@@ -175,13 +225,14 @@ class LeaseQueue:
         return int(await self._leave(keys=keys, args=[reclaims, *entries]))
 
     async def pending(self) -> tuple[int, int]:
-        """(entries waiting in the list or as suspects, entries leased by some worker)."""
+        """(entries waiting in the lists or as suspects, entries leased by some worker)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.llen(self.key)
             pipe.llen(self.suspects_key)
+            pipe.llen(self.urgent_key)
             pipe.zcard(self.leased_key)
-            waiting, suspects, leased = await pipe.execute()
-        return int(waiting) + int(suspects), int(leased)
+            waiting, suspects, urgent, leased = await pipe.execute()
+        return int(waiting) + int(suspects) + int(urgent), int(leased)
 
 
 def _bytes(item: object) -> bytes:

@@ -28,6 +28,8 @@ RESULT = "ali1688_result"  # the Classification of the final reply (set for the 
 NOT_BEFORE = "ali1688_not_before"  # epoch seconds before which a retry must not be sent
 GENERATION = "ali1688_token_generation"  # which token signed the request (a count, never the token)
 TOKEN_RETRIES = "ali1688_token_retries"  # how often this call was retried after a token error
+BATCH = "ali1688_batch"  # the ids one call is for: offers to follow, messages to confirm
+PAGE = "ali1688_page"  # the page a paged call asked for (the message replay)
 PERMIT = "ali1688_permit"  # the calendar second of the quota permit it was sent with (until its reply)
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}

@@ -21,9 +21,9 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 
 from .. import cluster, config, stat_keys
+from ..aop.calls import call_api
 from ..aop.classify import Classification, Outcome, classify_response
 from ..aop.errors import TokenError
-from ..aop.search import call_api
 from ..aop.text import storable_text
 from ..aop.tokens import FileTokenStore, MemoryTokenStore, TokenClient, TokenStore
 from ..config import ConfigurationError, GatewayConfig

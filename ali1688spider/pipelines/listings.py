@@ -1,7 +1,9 @@
-"""The search pipeline: each page of hits into ``listings``, each ended search into ``searches``.
+"""The pipeline of the collections beside products: each page of hits into ``listings``, each
+ended search into ``searches`` (search, shop, image), each follow call's offers into ``follows``.
 
-Pages are few (at most 40 per search) and written as they come, in a thread. When MongoDB cannot
-take them they are saved to ``ALI1688_UNSAVED_DIR`` like products, never dropped.
+These items are few (at most 40 pages per search, one per follow call) and written as they come,
+in a thread. When MongoDB cannot take them they are saved to ``ALI1688_UNSAVED_DIR`` like
+products, never dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from scrapy.exceptions import NotConfigured
 
 from .. import config
 from ..outcomes import documents_stored
+from ..store.follows import Follow, FollowStore
 from ..store.listings import FoundPage, ListingStore, SearchRun, listing_document
 from ..store.mongo import MongoStore, StorageError
 from .mongo import save_unwritten
@@ -23,11 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 class ListingsPipeline:
-    """Connects to MongoDB at the first search item: a product crawl never opens it."""
+    """Connects to MongoDB at the first item of its own: a product crawl never opens it."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.store: ListingStore | None = None
+        self.follows: FollowStore | None = None
         self._down = False
         self._opening = asyncio.Lock()  # items come concurrently: one connection for all
 
@@ -46,7 +50,9 @@ class ListingsPipeline:
             store = ListingStore(MongoStore.from_settings(self.crawler.settings))
             try:
                 await asyncio.to_thread(store.open)
-                self.store = store
+                follows = FollowStore(store.store)
+                follows.create_indexes()
+                self.store, self.follows = store, follows
             except StorageError as exc:  # the product pipeline stops the crawl; here, keep pages on disk
                 logger.error("%s (search results are saved to files)", exc)
                 store.close()
@@ -63,6 +69,9 @@ class ListingsPipeline:
             if await self._write("searches", [document], lambda store: store.record_search(document)):
                 # a queued search's entry is let go of once its run is stored (spiders/product_redis.py)
                 self.crawler.signals.send_catch_log(signal=documents_stored, keys=[item.search_id])
+        elif isinstance(item, Follow):
+            await self._write("follows", [{"offer_ids": item.offer_ids, "followed": item.followed, "api": item.api,
+                                           "at": item.at}], lambda _: self.follows.record(item))
         return item
 
     async def _write(self, collection: str, documents: list[dict[str, Any]], write: Any) -> bool:

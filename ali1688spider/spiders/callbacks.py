@@ -86,6 +86,7 @@ class ProductCallbacks:
             self.fail_call(call, FailureReason.UNREADABLE_PRODUCT, attempts, None,
                            f"the reply is about offer {storable_text(mismatch)[:80]}, not the one asked for")
             return
+        product.changed_by = call.get("changed_by")
         if not known_status(product.status):
             self._unknown_status(product.status or "")
         self._shapes().see(call["api"], result.payload)

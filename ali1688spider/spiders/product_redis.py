@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
@@ -37,8 +38,16 @@ from ..aop.search import Listing
 from ..cluster import async_redis, redis_url
 from ..cluster.leases import LeaseQueue
 from ..config import GatewayConfig, redact_uri
-from ..gateway.call import api_request
-from ..inputs import NOT_A_REFERENCE, QUEUE_SPIDER, entry_text, language, parse_queue_entry, parse_search_entry
+from ..gateway.call import META, api_request
+from ..inputs import (
+    NOT_A_REFERENCE,
+    QUEUE_SPIDER,
+    entry_text,
+    language,
+    parse_queue_entry,
+    parse_search_entry,
+    queued_by,
+)
 from ..outcomes import FailureReason, FailureRecord, documents_stored, input_key, is_stopping, record_failure
 from ..store.fields import Selection
 from ..store.freshness import FreshnessFilter, ListingChanges
@@ -126,7 +135,8 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
                 for request in searches:
                     yield request
                 calls = [call for call in map(self._parse, entries) if call is not None]
-                fresh = await self._fresh([call[1] for call in calls])
+                # an offer a change message names is fetched however fresh its stored product is
+                fresh = await self._fresh([call[1] for call in calls if queued_by(call[2]) is None])
                 for entry, offer_id, text, api, country in calls:
                     request = self._request_for(config, entry, offer_id, text, api, country, offer_id in fresh)
                     if request is not None:
@@ -269,8 +279,16 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
             return None
         self._hold(offer_id, entry)
         options = {"country": country} if api.key == "crossborder" else {}
-        return api_request(api, config.gateway_url, config.app_key, offer_id, ref=text, options=options,
-                           callback=self.parse_product, errback=self.on_error, dont_filter=True)
+        request = api_request(api, config.gateway_url, config.app_key, offer_id, ref=text, options=options,
+                              callback=self.parse_product, errback=self.on_error, dont_filter=True)
+        why = queued_by(text)
+        if why is not None:  # queued by a change message: the product keeps it as changed_by
+            self.crawler.stats.inc_value(stat_keys.MESSAGE_REFRESHES)
+            request.meta[META]["changed_by"] = why
+            if why["born"] is not None:
+                self.crawler.stats.max_value(stat_keys.MESSAGE_MAX_WAIT,
+                                             round((datetime.now(UTC) - why["born"]).total_seconds(), 1))
+        return request
 
     def _parse_entry(self, text: str) -> tuple[str, ApiSpec, str]:
         return parse_queue_entry(text, self.default_api, self.default_country)

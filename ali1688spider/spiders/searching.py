@@ -50,7 +50,7 @@ OPTIONS = ("country", "max_results", "sort", "price", "category", "filter", "det
 _YES, _NO = ("true", "1", "yes", "y", "on"), ("false", "0", "no", "n", "off")
 
 
-def _flag(name: str, value: object) -> bool:
+def yes_no(name: str, value: object) -> bool:
     text = str(value).strip().lower()
     if text in _YES or text in _NO:
         return text in _YES
@@ -121,7 +121,7 @@ def make_search(kind: str, target: object, options: dict[str, Any], search_id: s
         filters=parse_filters(options.get("filter")),
         keyword=str(keyword).strip() if keyword and str(keyword).strip() else None, image_digest=digest,
     )
-    return Search(query, search_id, _flag("details", options.get("details", "true")),
+    return Search(query, search_id, yes_no("details", options.get("details", "true")),
                   product_api(str(options.get("api") or "crossborder")), image=image, image_url=image_url)
 
 

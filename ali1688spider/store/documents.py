@@ -18,6 +18,8 @@ HISTORY = "product_history"
 RUNS = "runs"
 LISTINGS = "listings"  # one document per search hit (store/listings.py)
 SEARCHES = "searches"  # one document per search run
+MESSAGES = "messages"  # one document per change message (store/messages.py)
+FOLLOWS = "follows"  # one document per offer 1688 was asked to send messages for (store/follows.py)
 QUOTAS = "quotas"  # the call rate each app key was last found to pass (gateway/adaptive.py)
 
 

@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from ..aop.product import Product
 
 #: Kept whatever the selection: the identity and what the store's own rules read.
-ALWAYS = ("product_id", "source_api", "available", "detail_url")
+ALWAYS = ("product_id", "source_api", "available", "detail_url", "changed_by")
 #: A part's field kept with any field chosen inside it: what identifies the part.
 PART_KEYS = {"skus": "sku_id", "price_tiers": "min_quantity", "attributes": "attribute_id"}
 

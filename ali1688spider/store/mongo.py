@@ -197,6 +197,7 @@ class MongoStore:
                     history_docs.append({
                         "_id": history.change_id(key, previous, doc["content_hash"]),
                         "product_id": key, "at": now, "source_api": doc.get("source_api"), "changes": found,
+                        **({"changed_by": doc["changed_by"]} if doc.get("changed_by") else {}),
                     })
                     doc["changed_at"] = now
             update: dict[str, Any] = {"$set": doc, "$setOnInsert": on_insert}
@@ -286,6 +287,8 @@ def product_document(product: dict[str, Any], fetched_at: datetime) -> dict[str,
     doc = dict(product)
     doc["_id"] = doc.pop("product_id")
     doc["fetched_at"] = fetched_at
+    if doc.get("changed_by") is None:  # a fetch no message asked for keeps the last message's
+        doc.pop("changed_by", None)
     return doc
 
 
