@@ -182,6 +182,33 @@ def gateway_emulator(*flags: str, log_path: str | os.PathLike[str] | None = None
         emulator.stop()
 
 
+@contextlib.contextmanager
+def message_listener(env: dict[str, str], *flags: str, log_path: str | os.PathLike[str] | None = None,
+                     ) -> Iterator[Service]:
+    """``python -m ali1688spider listen --port 0 FLAGS`` with the environment ``env`` (the app
+    secret, MONGO_*, REDIS_*) for the ``with`` block, once it printed its URL (``url``, ending in
+    ``/``). Its stderr goes to ``log_path`` or to ours."""
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))}
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log_path is not None else None
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "ali1688spider", "listen", "--port", "0", *flags],
+                                   env=env, stdout=subprocess.PIPE, stderr=log_fd)
+    finally:
+        if log_fd is not None:
+            os.close(log_fd)
+    service = Service("message listener", process, "")
+    try:
+        line = _first_line(process, EMULATOR_START_TIMEOUT).decode(errors="replace")
+        url = next((word.rstrip(",") for word in line.split() if word.startswith("http://")), "")
+        if not url:
+            status = service.stop()
+            raise RuntimeError(f"the listener did not start (exit status {status}, first line {line!r})")
+        service.url = url
+        yield service
+    finally:
+        service.stop()
+
+
 def _first_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
     """The first line the process writes to its stdout pipe, or what came of it when ``timeout``
     seconds passed or the pipe closed: never waits longer."""
