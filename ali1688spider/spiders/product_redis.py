@@ -6,6 +6,10 @@ Push ids, offer URLs or JSON objects ``{"id": "…", "api": "…", "country": "�
 entry only once its product or failure is stored, so an entry of a worker that dies is taken up
 by another. Workers share one token and one quota.
 
+Offers a change message named (``python -m ali1688spider listen``, ``scrapy crawl messages``) wait
+in ``KEY:urgent`` and are taken before the list; their entries carry the reason and the message,
+are fetched however fresh their product is, and the product keeps them as ``changed_by``.
+
 Searches can be queued too: ``{"search": "保温杯", "country": "en", "max_results": 500}``,
 ``{"shop": "SELLER_OPEN_ID", …}`` or ``{"image": "https://…", …}`` with the options of
 ``scrapy crawl search``. A worker runs the search (its hits go to ``listings``), queues the offers
