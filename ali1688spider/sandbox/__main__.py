@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from .catalogue import DEFAULT_DRIFT_SHARE
 from .config import (
     DEFAULT_HOST,
+    DEFAULT_PUSH_ATTEMPTS,
+    DEFAULT_PUSH_RETRY_SECONDS,
     DEFAULT_REFRESH_TTL,
     DEFAULT_SEED,
     DEFAULT_SLOW_MS,
@@ -43,6 +46,13 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _attempts(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
     return value
 
 
@@ -76,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=DEFAULT_SEED, help="catalogue and fault seed (default %(default)s)")
     add("--epoch", type=_count, default=0,
         help="catalogue epoch at start: at N > 0 prices and stock of some offers have drifted (default 0)")
+    add("--drift-share", type=_rate, default=DEFAULT_DRIFT_SHARE,
+        help="share of the offers whose prices and stock drift at each epoch, 0..1 (default %(default)s)")
     add("--fault-5xx", type=_rate, default=0.0, help="rate of HTTP 502/503 without JSON")
     add("--fault-isp", type=_rate, default=0.0, help="rate of gw.ISP* errors (HTTP 500, sometimes 200)")
     add("--fault-throttle", type=_rate, default=0.0, help="rate of gw.Qos* errors with HTTP 400")
@@ -90,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-timestamp-skew", type=_seconds, default=0.0,
         help="reject an _aop_timestamp further than this many seconds off the clock; 0 = no check")
     add("--access-log", action="store_true", help="log one line per request to stderr")
+    add("--callback-url", default="",
+        help="push messages about followed offers to this http(s) URL (change it while running: "
+             "POST /_sandbox/push); without one they wait in the replay APIs")
+    add("--push-delay-ms", type=_seconds, default=0.0, help="delay from a change to its message's first push")
+    add("--push-jitter-ms", type=_seconds, default=0.0,
+        help="mean of a random extra delay per push, exponentially distributed: reorders messages")
+    add("--push-duplicate", type=_rate, default=0.0, help="rate of delivered messages pushed a second time")
+    add("--push-fail", type=_rate, default=0.0, help="rate of push attempts failed on purpose, nothing sent")
+    add("--push-retry-seconds", type=_seconds, default=DEFAULT_PUSH_RETRY_SECONDS,
+        help="retry a failed push after this many seconds, doubling each time (default %(default)s)")
+    add("--push-attempts", type=_attempts, default=DEFAULT_PUSH_ATTEMPTS,
+        help="failed push attempts before a message is left to the replay APIs (default %(default)s)")
     return parser
 
 
@@ -103,7 +127,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         fault_throttle200=args.fault_throttle200, fault_malformed=args.fault_malformed,
         fault_slow=args.fault_slow, slow_ms=args.slow_ms, usage_limit=args.usage_limit,
         deny_apis=tuple(args.deny_api), max_timestamp_skew=args.max_timestamp_skew,
-        access_log=args.access_log,
+        access_log=args.access_log, drift_share=args.drift_share, callback_url=args.callback_url,
+        push_delay_ms=args.push_delay_ms, push_jitter_ms=args.push_jitter_ms,
+        push_duplicate=args.push_duplicate, push_fail=args.push_fail,
+        push_retry_seconds=args.push_retry_seconds, push_attempts=args.push_attempts,
     )
 
 

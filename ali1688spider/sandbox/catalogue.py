@@ -5,19 +5,23 @@ always yields the same :class:`Offer`. Money is kept in integer cents, so no pri
 float artefact; :func:`money_text` and :func:`money_number` turn cents into what the APIs send.
 
 Epochs let prices and stock change between fetches. Epoch 0 is the base catalogue above. At each
-epoch ``e > 0`` about 30 % of the offers, chosen from ``(seed, id, e)``, *drift*: their price
-tiers, SKU prices, retail and consign prices are the base ones times one factor of 0.80-0.97 or
-1.03-1.20 (integer cents, rounded half up; tier prices stay > 0 and strictly falling with
-quantity), their stock (``amountOnSale`` of the SKUs and of the offer) changes, and their
-``lastUpdateTime`` moves ``e`` days (and a few hours) past the base one. Nothing else changes:
-subject, SKU ids, images, attributes, status and the creation date stay those of epoch 0.
+epoch ``e > 0`` a share ``drift_share`` of the offers (default 30 %, in steps of 0.01 %), chosen
+from ``(seed, id, e)``, *drift*: their price tiers, SKU prices, retail and consign prices are the
+base ones times one factor of 0.80-0.97 or 1.03-1.20 (integer cents, rounded half up; tier prices
+stay > 0 and strictly falling with quantity), their stock (``amountOnSale`` of the SKUs and of
+the offer) changes, and their ``lastUpdateTime`` moves ``e`` days (and a few hours) past the base
+one. Nothing else changes: subject, SKU ids, images, attributes, status and the creation date stay
+those of epoch 0.
 
 The rule: the offer at epoch ``e`` is the base offer with the drift of the latest epoch ``d <= e``
 in which the offer was chosen (the base offer itself if there is none), so a drift is not
 compounded and lasts until the offer is chosen again: an offer chosen at epoch 1 but not at 2
 still has its epoch-1 prices at epoch 2. A drift depends on ``(seed, id, d)`` only, hence a given
-``(seed, id, e)`` always gives the same offer. :meth:`Catalogue.drift_epoch` tells ``d``;
-:meth:`Catalogue.drifted_ids` tells which offers differ from epoch ``e - 1``.
+``(seed, id, e)`` always gives the same offer. The share only decides which offers are chosen: an
+offer chosen at ``d`` under two shares drifts the same way under both, and a smaller share's
+choices are a subset of a larger one's (the same draw is compared with a lower threshold).
+:meth:`Catalogue.drift_epoch` tells ``d``; :meth:`Catalogue.drifted_ids` tells which offers differ
+from epoch ``e - 1``.
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ from .offers import Attribute, Offer, PriceTier, Seller, Sku, SkuValue, absolute
 
 __all__ = [
     "Attribute", "Catalogue", "Offer", "OfferHead", "PriceTier", "Seller", "Sku", "SkuValue", "absolute_image",
-    "check_epoch", "money_number", "money_text",
+    "check_epoch", "drift_threshold", "money_number", "money_text",
 ]
 
 MIN_OFFER_ID = 10**8  # 9 digits
 MAX_OFFER_ID = 10**15 - 1  # 15 digits
 DEFAULT_FIRST_ID = 600_000_000_000
 MISSING_PER_10000 = 300  # about 3 % of ids do not exist
-DRIFT_PER_10000 = 3000  # about 30 % of the offers drift at each epoch > 0
+DRIFT_SCALE = 10000  # the drift share is kept in steps of 1 / DRIFT_SCALE
+DEFAULT_DRIFT_SHARE = 0.30  # about 30 % of the offers drift at each epoch > 0
 MAX_EPOCH = 10**9
 _DRIFT_PER_MILLE = (30, 200)  # a drift moves prices by 3.0-20.0 %, up or down
 
@@ -81,9 +86,11 @@ class OfferHead:
 class Catalogue:
     """All offers of one seed. ``Catalogue(seed).offer(id)`` is ``None`` for a missing id."""
 
-    def __init__(self, seed: int = 1688, *, sellers: int = 5000) -> None:
+    def __init__(self, seed: int = 1688, *, sellers: int = 5000, drift_share: float = DEFAULT_DRIFT_SHARE) -> None:
         self.seed = seed
         self._sellers = sellers
+        self.drift_share = drift_share
+        self._drift_threshold = drift_threshold(drift_share)
         self._cached_offer = lru_cache(maxsize=2048)(self._build_offer)
         self._drifted_offer = lru_cache(maxsize=2048)(self._build_drift)
         self._seller = lru_cache(maxsize=1024)(self._build_seller)
@@ -130,10 +137,11 @@ class Catalogue:
 
     def _chosen(self, number: int, epoch: int) -> bool:
         digest = hashlib.blake2b(f"{self.seed}:drift:{number}:{epoch}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") % 10000 < DRIFT_PER_10000
+        return int.from_bytes(digest, "big") % DRIFT_SCALE < self._drift_threshold
 
     def _latest_drift(self, number: int, epoch: int) -> int:
-        # 0.7 ** k: an offer is hardly ever left unchosen for more than a few dozen epochs.
+        # (1 - share) ** k: at 30 % an offer is hardly ever left unchosen for more than a few dozen
+        # epochs; at 1 % this looks back about a hundred epochs, still cheap hashes.
         for candidate in range(epoch, 0, -1):
             if self._chosen(number, candidate):
                 return candidate
@@ -320,6 +328,14 @@ class Catalogue:
         first draws); :meth:`_build_drift` goes on with the rng, :meth:`tiers` needs the factor."""
         rng = random.Random(f"{self.seed}:drift:{offer_id}:{epoch}")
         return rng, 1000 + rng.choice((-1, 1)) * rng.randint(*_DRIFT_PER_MILLE)
+
+
+def drift_threshold(share: float) -> int:
+    """How many of every ``DRIFT_SCALE`` draws choose an offer: ``share`` rounded to the scale
+    (0.30 → 3000, the rule of the fixed 30 % this replaced). ``ValueError`` outside ``[0, 1]``."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise ValueError(f"the drift share must be a number within [0, 1], got {share!r}")
+    return round(share * DRIFT_SCALE)
 
 
 def check_epoch(epoch: int) -> None:

@@ -6,8 +6,9 @@ The demo credentials are not secrets: they only open the emulator on loopback.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
-from .catalogue import check_epoch
+from .catalogue import DEFAULT_DRIFT_SHARE, check_epoch, drift_threshold
 from .quota import WINDOWS as QUOTA_WINDOWS
 
 #: App key, app secret and refresh token the emulator accepts unless told otherwise (they open
@@ -27,6 +28,8 @@ DEFAULT_REFRESH_TTL = 180 * 24 * 3600.0  # about half a year
 DEFAULT_CODE_TTL = 120.0  # authorisation codes live 2 minutes
 DEFAULT_SLOW_MS = 3000.0
 DEFAULT_SEED = 1688
+DEFAULT_PUSH_RETRY_SECONDS = 5.0  # a failed push is retried after this, then twice as long each time
+DEFAULT_PUSH_ATTEMPTS = 3  # failed push attempts before a message is left to the replay APIs
 
 #: The random fault rates, in the order their ranges are laid on one draw in [0, 1).
 FAULT_RATE_FIELDS = (
@@ -56,6 +59,7 @@ class SandboxConfig:
     latency_jitter_ms: float = 0.0  # mean of a random extra delay (exponential: a network's long tail)
     seed: int = DEFAULT_SEED
     epoch: int = 0  # the catalogue epoch at start (prices and stock drift at epochs > 0)
+    drift_share: float = DEFAULT_DRIFT_SHARE  # of the offers that drift at each epoch (catalogue)
     fault_5xx: float = 0.0
     fault_isp: float = 0.0
     fault_throttle: float = 0.0
@@ -67,6 +71,14 @@ class SandboxConfig:
     deny_apis: tuple[str, ...] = ()  # API names (or namespace:name) answered gw.APIACLDecline
     max_timestamp_skew: float = 0.0  # reject _aop_timestamp further off the clock; 0 = no check
     access_log: bool = False
+    # the message service (push.py): where messages are POSTed ("" = nowhere: all go to replay)
+    callback_url: str = ""
+    push_delay_ms: float = 0.0  # from a change to its message's first delivery
+    push_jitter_ms: float = 0.0  # mean of an exponential extra delay per delivery (reorders them)
+    push_duplicate: float = 0.0  # rate of delivered messages that are delivered a second time
+    push_fail: float = 0.0  # rate of delivery attempts failed on purpose, without sending
+    push_retry_seconds: float = DEFAULT_PUSH_RETRY_SECONDS
+    push_attempts: int = DEFAULT_PUSH_ATTEMPTS
 
     def __post_init__(self) -> None:
         for name in FAULT_RATE_FIELDS:
@@ -78,10 +90,18 @@ class SandboxConfig:
         for name in ("qps", "usage_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        for name in ("push_duplicate", "push_fail"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+        if self.push_attempts < 1:
+            raise ValueError("push_attempts must be at least 1")
+        drift_threshold(self.drift_share)
+        check_callback_url(self.callback_url)
         for name in ("token_ttl", "refresh_ttl", "code_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "max_timestamp_skew"):
+        for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "max_timestamp_skew", "push_delay_ms",
+                     "push_jitter_ms", "push_retry_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.quota_window not in QUOTA_WINDOWS:
@@ -105,3 +125,12 @@ class SandboxConfig:
             value = getattr(self, item.name)
             summary[item.name] = list(value) if isinstance(value, tuple) else value
         return summary
+
+
+def check_callback_url(url: str) -> None:
+    """``ValueError`` unless ``url`` is empty (no push) or an absolute ``http(s)://`` URL."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"the callback URL must be an absolute http(s) URL, got {url!r}")

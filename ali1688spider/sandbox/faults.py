@@ -10,15 +10,19 @@ Script entries (``POST /_sandbox/faults`` with ``{"script": [...]}``)::
 - ``kind``: ``5xx`` | ``isp`` | ``throttle`` | ``throttle200`` | ``malformed`` | ``slow`` |
   ``token`` (a 401) | ``invalid_grant`` | ``gone`` (the API's own "no such offer" reply, as for
   an offer deleted or delisted since; for the shop and image searches "no such seller" / "no such
-  image"; the keyword search and the image upload answer normally).
+  image"; for a relation API that names one offer, its "no such offer" answer, the offer not
+  followed; the keyword search, the image upload, ``syncProductListPushed`` and the replay APIs
+  answer normally).
 - ``api``: a substring of the API name (the path segment, e.g. ``alibaba.product.get``,
-  ``keywordQuery``, ``getToken``). Without it an entry matches the API calls (product and
-  discovery APIs), except ``invalid_grant``, which then matches the token endpoint calls.
+  ``keywordQuery``, ``getToken``). Without it an entry matches the API calls (product, discovery,
+  relation and replay APIs), except ``invalid_grant``, which then matches the token endpoint calls.
 - ``times`` (default 1); optional ``status`` and ``code`` override the HTTP status and the error
   code; ``ms`` overrides the delay of a ``slow`` fault.
 
-Random faults (the ``--fault-*`` rates) hit API calls only (product and discovery APIs), never the
-token endpoint.
+Random faults (the ``--fault-*`` rates) hit API calls only (product, discovery, relation and
+replay APIs), never the token endpoint. A fault that replaces an answer replaces what it does too:
+no follow, no confirmation (a ``malformed`` or ``slow`` reply is made from the served answer, so
+it did both).
 """
 
 from __future__ import annotations

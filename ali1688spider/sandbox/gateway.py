@@ -11,24 +11,33 @@ Path: ``{protocol}/{version}/{namespace}/{apiName}/{appKey}``. Checks run in thi
 3. quota: more than ``qps`` calls of the app key arrived this calendar second (or, with
    ``quota_window="sliding"``, ``qps`` were admitted in the last second) →
    ``gw.QosAppFrequencyLimit`` (400). The quota can change while the emulator runs.
-4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``.
+4. token: missing, unknown or expired ``access_token`` → 401 ``"401"``; not checked at all for
+   the APIs that need none (``product.kjdistribute.addRelation`` and the replay APIs).
 5. ACL: the API is in ``deny_apis`` → ``gw.APIACLDecline`` (400).
-6. API: not one of the four product APIs of §5 or the four discovery APIs of §7
+6. API: not one of the four product APIs of §5, the four discovery APIs of §7
    (``product.search.keywordQuery``, ``product.search.querySellerOfferList``,
-   ``product.image.upload``, ``product.search.imageQuery``; version 1, protocol ``param2`` or
-   ``param``) → ``gw.APIUnsupported`` (400).
+   ``product.image.upload``, ``product.search.imageQuery``), the seven relation APIs of §8.6
+   (:mod:`.follows`) or the three replay APIs of §8.4 (:mod:`.replay`); version 1, protocol
+   ``param2`` or ``param`` → ``gw.APIUnsupported`` (400).
 7. parameters: ``productID`` / ``offerDetailParam`` (a JSON object with ``offerId``) /
    ``offerId`` (fenxiao.info: or ``openOfferId``) missing or not a number → ``gw.ParamMissing``
    (400). A number that is no existing 9-15 digit offer id, or an ``openOfferId`` the emulator
    did not make, is served: the API's own "商品不存在" business failure. The discovery APIs:
    ``offerQueryParam`` (``uploadImageParam``) missing or not a JSON object → ``gw.ParamMissing``;
    what is wrong inside it is served as a ``PARAM_ERROR`` business failure (:mod:`.search`).
+   The relation APIs: ``productId`` / ``offerId`` missing or not a number → ``gw.ParamMissing``
+   (``syncProductListPushed``'s list is always served). The replay APIs: a paging number or time
+   that is malformed or out of range, or a ``msgIdList`` that is no JSON list → ``gw.ParamMissing``.
 8. usage: ``usage_limit`` calls were already served → ``gw.NoUsageLeftError`` (400); every call
    that gets past this check uses one unit, faulted or not.
 9. faults: the script, then the random rates (:mod:`.faults`).
 10. the product at the current catalogue epoch (HTTP 200, cached body) or the business failure;
     for a discovery API the page of hits (their values those of the offers at that epoch), the
-    image id, or the API's business failure (HTTP 200 too).
+    image id, or the API's business failure (HTTP 200 too); for a relation API its answer, the
+    followed offers changed; for a replay API the failed messages (or the confirmation).
+
+Moving the epoch forward (:meth:`Gateway.set_epoch`) queues the messages of the followed offers
+that drift on the way (:mod:`.messages`); the pusher (:mod:`.push`) makes and delivers them.
 """
 
 from __future__ import annotations
@@ -40,14 +49,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import oauth, open_ids, search
+from . import follows, oauth, open_ids, replay, search
 from .catalogue import Catalogue, check_epoch
 from .config import SandboxConfig
 from .faults import Faults
+from .messages import MessageMaker
 from .quota import Quota
 from .replies import Reply, RequestIds, gateway_error, unauthorized
 from .signature import SIGNATURE, signature_matches, timestamp_problem
-from .stats import Stats
+from .stats import PushStats, Stats
 from .tokens import CHINA, TokenRegistry
 from .views import CROSSBORDER, FENXIAO, FENXIAO_INFO, PRODUCT_GET, ProductBodies
 
@@ -61,6 +71,8 @@ PRODUCT_APIS = {
 API_PROTOCOLS = frozenset({"param2", "param"})
 TOKEN_PROTOCOLS = frozenset({"http", "param2"})
 _ID_PARAM = {PRODUCT_GET: "productID", FENXIAO: "offerId", FENXIAO_INFO: "offerId"}
+#: (namespace, apiName) of the APIs that need no access token (a given one is not checked).
+TOKEN_FREE_APIS = follows.TOKEN_FREE_APIS | replay.TOKEN_FREE_APIS
 UNKNOWN_API = "?"
 
 #: What a served call answers, and what it answers for the ``gone`` fault (``None``: the answer).
@@ -68,11 +80,12 @@ Answers = tuple[Callable[[], Reply], Callable[[], Reply] | None]
 
 
 class Gateway:
-    """All state of one emulator: tokens, quota, usage, faults, stats and the catalogue."""
+    """All state of one emulator: tokens, quota, usage, faults, stats, the catalogue, the followed
+    offers and the messages (made, and failed ones for replay)."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.catalogue = Catalogue(config.seed)
+        self.catalogue = Catalogue(config.seed, drift_share=config.drift_share)
         self.epoch_set_at: dict[int, datetime] = {}  # when each epoch was first set here (views.dated)
         self.bodies = ProductBodies(self.catalogue, epoch_set_at=self.epoch_set_at)
         self.discovery = search.Discovery(self.catalogue, epoch_set_at=self.epoch_set_at)  # index: on first search
@@ -85,6 +98,10 @@ class Gateway:
         self.epoch = config.epoch  # of the catalogue; not changed by reset()
         self._denied = frozenset(config.deny_apis)
         self._latency_rng = random.Random(f"{config.seed}:latency")
+        self.push_stats = PushStats()
+        self.follows = follows.Follows(config.seed)  # kept by reset(), like the epoch
+        self.messages = MessageMaker(self.catalogue, self.push_stats)
+        self.replay = replay.Replay(config.app_key, self.push_stats)  # kept by reset()
 
     def latency(self) -> float:
         """Seconds to hold the next /openapi reply: ``latency_ms``, plus an exponentially
@@ -95,15 +112,20 @@ class Gateway:
         return seconds
 
     def set_epoch(self, epoch: int) -> None:
-        """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range)."""
+        """Serve the catalogue at ``epoch`` from the next call on (``ValueError`` if out of range).
+        Moving forward queues the messages of the followed offers that drift on the way."""
         check_epoch(epoch)
         if epoch != self.epoch:  # the offers that drift in it are dated now (views.dated), once
             self.epoch_set_at.setdefault(epoch, datetime.now(CHINA).replace(tzinfo=None, microsecond=0))
+        if epoch > self.epoch and len(self.follows):
+            self.messages.queue_moves(self.epoch, epoch, self.follows.ids(), int(time.time() * 1000))
         self.epoch = epoch
 
     def reset(self) -> None:
-        """Zero the stats, the quota counters, the usage count and the fault script."""
+        """Zero the stats, the push counters, the quota counters, the usage count and the fault
+        script (the followed offers and the messages listed for replay stay)."""
         self.stats.reset()
+        self.push_stats.reset()
         self.quota.reset()
         self.faults.reset()
         self.usage = 0
@@ -115,7 +137,13 @@ class Gateway:
         extra["faults"] = dict(self.faults.injected)
         extra["pending_faults"] = len(self.faults.pending())
         extra["config"] = self.config.public_summary()
+        extra["follows"] = len(self.follows)
+        extra["push"] = self.push_snapshot()
         return self.stats.snapshot(extra)
+
+    def push_snapshot(self) -> dict[str, int]:
+        """The push counters, the messages listed for replay and the followed ids still to examine."""
+        return self.push_stats.snapshot({"pending_replay": len(self.replay), "backlog": self.messages.backlog})
 
     # -- one call ---------------------------------------------------------------------------
 
@@ -177,7 +205,8 @@ class Gateway:
             self.stats.throttled += 1
             return gateway_error(400, "gw.QosAppFrequencyLimit",
                                  f"app flow control: more than {self.quota.qps} calls per second", request_id)
-        if self.tokens.access_problem(params.get("access_token")) is not None:
+        needs_token = (namespace, name) not in TOKEN_FREE_APIS
+        if needs_token and self.tokens.access_problem(params.get("access_token")) is not None:
             return unauthorized(request_id)
         if name in self._denied or f"{namespace}:{name}" in self._denied:
             return gateway_error(400, "gw.APIACLDecline", f"API {namespace}:{name} is not granted to this app",
@@ -188,6 +217,10 @@ class Gateway:
                 answers = self._product_answers(PRODUCT_APIS[namespace, name], params)
             elif (namespace, name) in search.SEARCH_APIS:
                 answers = self._search_answers(search.SEARCH_APIS[namespace, name], params)
+            elif (namespace, name) in follows.FOLLOW_APIS:
+                answers = self._follow_answers(follows.FOLLOW_APIS[namespace, name], params)
+            elif (namespace, name) in replay.REPLAY_APIS:
+                answers = self._replay_answers(replay.REPLAY_APIS[namespace, name], params)
         if answers is None:
             return gateway_error(400, "gw.APIUnsupported",
                                  f"API {protocol}/{version}/{namespace}:{name} is not supported", request_id)
@@ -234,6 +267,31 @@ class Gateway:
         if missing is None:
             return page, None
         return page, lambda: Reply(200, missing, "business_failure")
+
+    def _follow_answers(self, api: str, params: dict[str, str]) -> Answers | str:
+        """The answer of a relation API call (the followed offers change only when it is served:
+        not under a fault that replaces it) and its "no such offer" answer, or the message of a
+        ``gw.ParamMissing``."""
+        request = follows.parse(api, params)
+        if isinstance(request, str):
+            return request
+
+        def served() -> Reply:
+            body, success = self.follows.answer(request, self.catalogue)
+            return Reply(200, body, "ok" if success else "business_failure")
+
+        def gone() -> Reply:
+            return Reply(200, self.follows.not_found(api), "business_failure")
+
+        return served, (None if api == follows.SYNC_PUSHED else gone)  # a list of offers has none to lose
+
+    def _replay_answers(self, api: str, params: dict[str, str]) -> Answers | str:
+        """The answer of a replay API call (a cursor confirms what it returns only when served),
+        or the message of a ``gw.ParamMissing``."""
+        request = replay.parse(api, params)
+        if isinstance(request, str):
+            return request
+        return (lambda: Reply(200, self.replay.answer(request), "ok")), None
 
     def _offer_param(self, api: str, params: dict[str, str]) -> tuple[int, str, str, str] | str:
         """``(offer id, country, currency, openOfferId)``, or the message of a ``gw.ParamMissing``.

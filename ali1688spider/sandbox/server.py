@@ -3,14 +3,17 @@ under ``/_sandbox``.
 
 ``/openapi/{protocol}/{version}/{namespace}/{apiName}/{appKey}`` (any method): parameters from
 the query string and the ``application/x-www-form-urlencoded`` (or multipart) body, merged, the
-body winning; see :mod:`.gateway` for what is answered: the product APIs (:mod:`.views`) and the
-discovery APIs, keyword, shop and image search and the image upload (:mod:`.search`). A body may
-be up to ``MAX_BODY`` bytes, room for an image of ``search.IMAGE_MAX_BYTES`` as form-encoded base64.
+body winning; see :mod:`.gateway` for what is answered: the product APIs (:mod:`.views`), the
+discovery APIs, keyword, shop and image search and the image upload (:mod:`.search`), the relation
+APIs that follow offers (:mod:`.follows`) and the replay APIs of the message service
+(:mod:`.replay`). A body may be up to ``MAX_BODY`` bytes, room for an image of
+``search.IMAGE_MAX_BYTES`` as form-encoded base64. Messages about followed offers are pushed to
+the ``callback_url`` (:mod:`.push`).
 
 Controls (JSON):
 
 - ``GET  /_sandbox/stats`` — counters (:mod:`.stats`) with quota peaks, usage and faults.
-- ``POST /_sandbox/reset`` — zero stats, quota counters, usage and the fault script.
+- ``POST /_sandbox/reset`` — zero stats, push counters, quota counters, usage and the fault script.
 - ``POST /_sandbox/faults`` ``{"script": [...]}`` — queue scripted faults (:mod:`.faults`);
   ``GET`` lists the pending ones.
 - ``GET  /_sandbox/authorize?client_id=&redirect_uri=&state=`` — the user agrees at once:
@@ -28,7 +31,32 @@ Controls (JSON):
 - ``POST /_sandbox/epoch`` ``{"epoch": N}`` — serve the catalogue at epoch N from the next call on;
   without a body (or without ``epoch``) the epoch goes up by one. ``GET`` and the reply give
   ``{"epoch": N}``. Prices and stock of some offers differ from one epoch to the next
-  (:mod:`.catalogue`); ``reset`` leaves the epoch alone.
+  (:mod:`.catalogue`); ``reset`` leaves the epoch alone. A move forward makes the messages of the
+  followed offers that drift on the way (:mod:`.messages`): the reply comes once they are made and
+  planned for delivery (or listed for replay), or after ``EPOCH_WAIT`` seconds at most (enough
+  for some 15,000 followed offers per epoch step at a 30 % drift share; ``backlog`` in
+  ``GET /_sandbox/push`` then tells what is left); the gateway keeps answering meanwhile.
+- ``GET  /_sandbox/follows`` — ``{"count": N, "offer_ids": [...]}``: the followed offers (the first
+  100,000 ids, ascending). ``POST`` ``{"offer_ids": [id, …]}`` follows them all at once (ids as
+  numbers or digit strings; no quota, usage or fault), ``{"offer_ids": […], "unfollow": true}``
+  stops following them; the reply is ``{"count": N, "changed": k, "unknown": u}`` (``u`` ids that
+  name no offer were skipped). ``reset`` keeps the followed offers.
+- ``POST /_sandbox/messages`` ``{"type": "…", "data": {…}, "msgId": 123, "userInfo": "b2b-…"}``
+  (``msgId`` and ``userInfo`` optional) — make one message of any topic and deliver it like the
+  others; the reply ``{"msgId": …}`` comes once it is planned for delivery (or listed for replay).
+- ``GET  /_sandbox/push`` — one object: the push settings under their config names
+  (``callback_url``, ``push_delay_ms``, ``push_jitter_ms``, ``push_duplicate``, ``push_fail``,
+  ``push_retry_seconds``, ``push_attempts``, ``push_timeout_seconds``) and the counters beside them
+  (as ``push`` in the stats). ``POST`` ``{"callback_url": "http://…"}`` pushes there from the next
+  attempt on (``""``: nowhere; later messages are then listed for replay at once); the reply is the
+  ``GET`` one.
+
+The stats' ``push`` counters (:class:`~.stats.PushStats`): ``made``, ``delivered``, ``attempts``,
+``failed_attempts``, ``duplicates``, ``exhausted``, ``unsent``, ``confirmed``, ``dropped``, and the
+gauges ``pending_replay`` (listed for the replay APIs), ``backlog`` (followed ids still to examine
+for messages), ``planned`` and ``sending``. ``reset`` zeroes the counters, not the listed messages.
+
+The pusher (:mod:`.push`) runs in the app's event loop from its startup to its cleanup.
 """
 
 from __future__ import annotations
@@ -36,6 +64,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -47,13 +77,17 @@ from . import open_ids
 from .catalogue import MAX_EPOCH
 from .config import SandboxConfig
 from .faults import parse_script
+from .follows import as_number
 from .gateway import Gateway
+from .push import Pusher
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+PUSHER: web.AppKey[Pusher] = web.AppKey("pusher", Pusher)
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 MAX_BODY = 8 * 1024 * 1024  # a 3 MiB image is 4 MiB of base64, more once form-encoded
 MAX_LISTED_IDS = 100_000
+EPOCH_WAIT = 5.0  # seconds an epoch move's reply waits for its messages to be made
 
 access_logger = logging.getLogger("ali1688spider.sandbox.access")
 log = logging.getLogger("ali1688spider.sandbox")
@@ -101,8 +135,21 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body (``{}`` when there is none); ``ValueError`` otherwise."""
+    raw = await request.read() if request.can_read_body else b""
+    if not raw.strip():
+        return {}
+    options = json.loads(raw)  # a ValueError when it is no JSON
+    if not isinstance(options, dict):
+        raise ValueError("the body must be a JSON object")
+    return options
+
+
 async def _stats(request: web.Request) -> web.Response:
-    return _json(request.app[GATEWAY].snapshot())
+    data = request.app[GATEWAY].snapshot()
+    data["push"] = request.app[PUSHER].counters()
+    return _json(data)
 
 
 async def _reset(request: web.Request) -> web.Response:
@@ -234,13 +281,89 @@ async def _set_epoch(request: web.Request) -> web.Response:
         return _json({"error": f"epoch must be an integer within 0..{MAX_EPOCH}"}, status=400)
     gateway.set_epoch(epoch)
     log.info("catalogue epoch %d", epoch)
+    pusher = request.app[PUSHER]
+    pusher.wake()
+    await pusher.caught_up(EPOCH_WAIT)  # the messages of the move are made: a test can look for them now
     return _json({"epoch": epoch})
+
+
+async def _get_follows(request: web.Request) -> web.Response:
+    follows = request.app[GATEWAY].follows
+    return _json({"count": len(follows), "offer_ids": follows.ids(MAX_LISTED_IDS)})
+
+
+async def _set_follows(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    try:
+        options = await _json_object(request)
+        values = options.get("offer_ids")
+        if not isinstance(values, list):
+            raise ValueError('expected {"offer_ids": [id, ...]} (and "unfollow": true to unfollow)')
+        numbers = [as_number(value) for value in values]
+        if any(number is None for number in numbers):
+            raise ValueError("offer_ids must be numbers or strings of digits")
+    except ValueError as exc:  # includes invalid JSON
+        return _json({"error": str(exc)}, status=400)
+    known = [number for number in numbers if number is not None and gateway.catalogue.exists(number)]
+    if options.get("unfollow") is True:
+        changed = gateway.follows.unfollow(known)
+    else:
+        changed = gateway.follows.follow(known)
+    return _json({"count": len(gateway.follows), "changed": changed, "unknown": len(numbers) - len(known)})
+
+
+async def _add_message(request: web.Request) -> web.Response:
+    gateway, pusher = request.app[GATEWAY], request.app[PUSHER]
+    try:
+        options = await _json_object(request)
+        topic, msg_id, user_info = options.get("type"), options.get("msgId"), options.get("userInfo")
+        if not isinstance(topic, str) or not topic:
+            raise ValueError("type must be a non-empty string")
+        if msg_id is not None and (as_number(msg_id) is None or not 0 < int(msg_id) < 2**63):
+            raise ValueError("msgId must be a positive number or a string of digits")
+        if user_info is not None and not isinstance(user_info, str):
+            raise ValueError("userInfo must be a string")
+    except ValueError as exc:  # includes invalid JSON
+        return _json({"error": str(exc)}, status=400)
+    message = gateway.messages.custom(topic, options.get("data", {}), int(time.time() * 1000), msg_id, user_info)
+    pusher.wake()
+    await pusher.caught_up(EPOCH_WAIT)  # behind the messages of a large epoch move, not for ever
+    return _json({"msgId": message.envelope["msgId"]})
+
+
+async def _get_push(request: web.Request) -> web.Response:
+    return _json(request.app[PUSHER].settings())
+
+
+async def _set_push(request: web.Request) -> web.Response:
+    pusher = request.app[PUSHER]
+    try:
+        options = await _json_object(request)
+        url = options.get("callback_url")
+        if not isinstance(url, str):
+            raise ValueError('expected {"callback_url": "http://..."} ("" to push nowhere)')
+        pusher.set_callback(url)
+    except ValueError as exc:  # includes invalid JSON and a malformed URL
+        return _json({"error": str(exc)}, status=400)
+    log.info("push callback URL %s", "set" if url else "cleared")  # not logged: it may hold a token
+    return _json(pusher.settings())
+
+
+async def _run_pusher(app: web.Application) -> AsyncIterator[None]:
+    """The pusher's life: from the app's startup to its cleanup."""
+    pusher = app[PUSHER]
+    await pusher.start()
+    yield
+    await pusher.stop()
 
 
 def create_app(config: SandboxConfig | None = None) -> web.Application:
     """The emulator as an aiohttp application (run it with ``python -m ali1688spider.sandbox``)."""
     app = web.Application(client_max_size=MAX_BODY)
-    app[GATEWAY] = Gateway(config or SandboxConfig())
+    gateway = Gateway(config or SandboxConfig())
+    app[GATEWAY] = gateway
+    app[PUSHER] = Pusher(gateway)
+    app.cleanup_ctx.append(_run_pusher)
     app.router.add_route("*", "/openapi", _openapi)
     app.router.add_route("*", "/openapi/{tail:.*}", _openapi)
     app.router.add_get("/_sandbox/stats", _stats)
@@ -255,4 +378,9 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_post("/_sandbox/quota", _set_quota)
     app.router.add_get("/_sandbox/epoch", _get_epoch)
     app.router.add_post("/_sandbox/epoch", _set_epoch)
+    app.router.add_get("/_sandbox/follows", _get_follows)
+    app.router.add_post("/_sandbox/follows", _set_follows)
+    app.router.add_post("/_sandbox/messages", _add_message)
+    app.router.add_get("/_sandbox/push", _get_push)
+    app.router.add_post("/_sandbox/push", _set_push)
     return app

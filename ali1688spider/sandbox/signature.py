@@ -3,6 +3,9 @@
 
 The emulator signs exactly the text values it received (query string and form body merged),
 so a client that signs something other than what it sends is caught.
+
+It also signs what it pushes to a callback URL (§8.2, :func:`push_signature`): the same HMAC over
+the sorted ``name+value`` strings of the sent fields, without a URL path in front.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ def expected_signature(url_path: str, received: Mapping[str, str], secret: str) 
     pieces.sort()
     message = url_path + "".join(pieces)
     return hmac.new(secret.encode(), message.encode(), hashlib.sha1).hexdigest().upper()
+
+
+def push_signature(fields: Mapping[str, str], secret: str) -> str:
+    """The ``_aop_signature`` of a push (§8.2): upper-case hex HMAC-SHA1 of the sorted
+    ``name+value`` strings of every sent field but the signature, with NO path prefix. With only
+    ``message`` sent that is ``HMAC_SHA1(secret, "message" + message)``."""
+    return expected_signature("", fields, secret)
 
 
 def signature_matches(url_path: str, received: Mapping[str, str], secret: str) -> bool:

@@ -5,6 +5,9 @@ Each reply is counted once in ``by_outcome``: ``ok``, ``business_failure``, an e
 (``gw.SignatureInvalid``, ``401``, ``gw.QosAppFrequencyLimit``…), an OAuth error
 (``invalid_grant``, ``invalid_client``…), or a fault without a code (``http_5xx``, ``malformed``,
 ``slow`` — a slow reply carries its normal answer).
+
+:class:`PushStats` counts the message service (``push`` in the stats and in ``GET /_sandbox/push``):
+messages made, delivery attempts and their fate, duplicates, confirmations (see :mod:`.push`).
 """
 
 from __future__ import annotations
@@ -63,3 +66,31 @@ class Stats:
         }
         data.update(extra)
         return data
+
+
+class PushStats:
+    """Counters of the message service, shared by the makers of messages (:mod:`.messages`), the
+    replay store (:mod:`.replay`) and the pusher (:mod:`.push`); ``reset`` zeroes them all."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.made = 0  # messages made (from drifts of followed offers, or by POST /_sandbox/messages)
+        self.delivered = 0  # messages a callback answered 2xx for (once each; duplicates apart)
+        self.attempts = 0  # delivery attempts, duplicates and the failed-on-purpose ones included
+        self.failed_attempts = 0  # attempts that got no 2xx, or that push_fail failed
+        self.duplicates = 0  # second deliveries of delivered messages that got a 2xx
+        self.exhausted = 0  # messages whose push_attempts all failed: left to the replay APIs
+        self.unsent = 0  # messages listed for replay at once: no callback URL was set
+        self.confirmed = 0  # listed messages confirmed (push.message.confirm, push.cursor.messageList)
+        self.dropped = 0  # listed messages forgotten because the replay store was full
+
+    def snapshot(self, gauges: dict[str, int]) -> dict[str, int]:
+        """The counters and the given gauges (``pending_replay``, ``backlog``…)."""
+        return {
+            "made": self.made, "delivered": self.delivered, "attempts": self.attempts,
+            "failed_attempts": self.failed_attempts, "duplicates": self.duplicates,
+            "exhausted": self.exhausted, "unsent": self.unsent, "confirmed": self.confirmed,
+            "dropped": self.dropped, **gauges,
+        }
