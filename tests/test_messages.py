@@ -316,7 +316,7 @@ def test_workers_refresh_what_messages_queued_first_and_once(emulator_factory, d
             price = envelope("FENXIAO_PRICE_CHANGE", {"productId": offer, "memberId": "b2b-1"}, msg_id=300 + number)
             assert push(listener.url, price) == (200, "success")
     emulator.reset()
-    workers = Workers(env | {"CONCURRENT_REQUESTS": "1"}, tmp_path / "workers", 1)
+    workers = Workers(env, tmp_path / "workers", 1, "-s", "CONCURRENT_REQUESTS=1")
     assert workers.wait() == [0], workers.output()[-3000:]
     assert emulator.stats()["by_api"]["alibaba.product.get"] == len(bulk) + len(changed)  # one fetch each
     products = {doc["_id"]: doc for doc in db.products.find()}
@@ -384,3 +384,78 @@ async def test_urgent_entries_go_first_and_count_as_pending(redis_url):
         await client.aclose()
 
     await deferred_from_coro(scenario())
+
+
+# -- follow, and catching up on messages the push could not deliver -----------------------------
+
+def _scrapy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scrapy", "crawl", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_follow_asks_for_each_offer_and_records_refusals(emulator_factory, database, redis_url, tmp_path):
+    uri, name, db = database
+    emulator = emulator_factory()
+    env = worker_env(emulator.url, uri, name, redis_url)
+    ids = fresh_ids(3)
+    missing = [str(i) for i in CATALOGUE.missing_ids(1, start=932_000_000_000)]
+    ids_file = tmp_path / "ids.txt"
+    lines = [offer.encode() for offer in [*ids, *missing]] + [b"not an id \xff", ids[0].encode(), b"\xff\xfe"]
+    ids_file.write_bytes(b"\n".join(lines) + b"\n")
+    done = _scrapy(env, "follow", "-a", f"ids_file={ids_file}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(emulator.get("/_sandbox/follows")["offer_ids"]) == sorted(int(i) for i in ids)
+    follows = {doc["_id"]: doc for doc in db.follows.find()}
+    assert set(follows) == set(ids) and all(doc["followed"] and doc["api"] == "follow" for doc in follows.values())
+    refused = db.failures.find_one({"_id": f"follow:{missing[0]}"})
+    assert refused["reason"] == "business_failure" and refused["offer_id"] == missing[0]
+    assert db.failures.count_documents({"reason": "invalid_reference"}) == 2
+    assert emulator.stats()["by_api"]["alibaba.product.follow"] == 4  # the duplicate once, junk never
+
+    done = _scrapy(env, "follow", "-a", f"ids={ids[0]}", "-a", "unfollow=true")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert db.follows.find_one({"_id": ids[0]})["followed"] is False
+    assert sorted(emulator.get("/_sandbox/follows")["offer_ids"]) == sorted(int(i) for i in ids[1:])
+
+    many = [str(i) for i in CATALOGUE.offer_ids(25, start=933_000_000_000)]
+    done = _scrapy(env, "follow", "-a", f"ids={','.join(many)}", "-a", "api=pushed")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert emulator.stats()["by_api"]["alibaba.cross.syncProductListPushed"] == 2  # 20 + 5
+    assert db.follows.count_documents({"api": "pushed.sync", "followed": True}) == 25
+
+    done = _scrapy(env, "follow", "-a", f"ids={ids[0]}", "-a", "api=pushed", "-a", "unfollow=true")
+    assert done.returncode == 2 and "cannot unfollow" in done.stderr
+
+
+def test_messages_catches_up_and_confirms_only_what_it_stored(emulator_factory, database, redis_url, tmp_path):
+    uri, name, db = database
+    emulator = emulator_factory()  # no callback URL: every message waits in the replay APIs
+    env = worker_env(emulator.url, uri, name, redis_url)
+    ids = CATALOGUE.offer_ids(300, start=934_000_000_000)
+    emulator.post("/_sandbox/follows", {"offer_ids": ids})
+    emulator.post("/_sandbox/epoch", {"epoch": 1})
+    changed = {str(i) for i in CATALOGUE.drifted_ids(ids, 1)}
+    made = emulator.get("/_sandbox/push")
+    pending = made["pending_replay"] if "pending_replay" in made else made["push"]["pending_replay"]
+    assert pending >= len(changed) > 50
+
+    client = redis.Redis.from_url(redis_url)
+    client.config_set("min-replicas-to-write", 1)  # Redis refuses writes: nothing may be confirmed
+    done = _scrapy(env, "messages", "-s", "ALI1688_STATS_FILE=" + str(tmp_path / "refused.json"))
+    assert done.returncode == 2 and "it stays at 1688" in done.stderr
+    assert emulator.stats()["by_api"].get("push.message.confirm", 0) == 0
+    client.config_set("min-replicas-to-write", 0)
+
+    stats_file = tmp_path / "stats.json"
+    done = _scrapy(env, "messages", "-a", "since=1h", "-a", "page_size=50", "-s", f"ALI1688_STATS_FILE={stats_file}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads(stats_file.read_text())
+    assert stats["ali1688/messages/read"] >= pending
+    assert stats["ali1688/messages/confirmed"] == db.messages.count_documents({}) >= pending
+    assert {entry["id"] for entry in urgent(client)} == changed
+    assert all(doc["via"] == "replay" and "handled_at" in doc for doc in db.messages.find())
+    after = emulator.get("/_sandbox/push")
+    assert (after["pending_replay"] if "pending_replay" in after else after["push"]["pending_replay"]) == 0
+
+    done = _scrapy(env, "messages", "-s", f"ALI1688_STATS_FILE={stats_file}")  # nothing left
+    assert done.returncode == 0 and json.loads(stats_file.read_text()).get("ali1688/messages/read", 0) == 0

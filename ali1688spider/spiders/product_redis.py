@@ -59,6 +59,7 @@ from .callbacks import ProductCallbacks, wait_for_room
 from .searching import Search, SearchCallbacks, make_search, search_id
 
 logger = logging.getLogger(__name__)
+MESSAGE_PRIORITY = 10  # Scrapy request priority of an offer a change message named
 
 class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
     name = QUEUE_SPIDER
@@ -289,6 +290,7 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
         if why is not None:  # queued by a change message: the product keeps it as changed_by
             self.crawler.stats.inc_value(stat_keys.MESSAGE_REFRESHES)
             request.meta[META]["changed_by"] = why
+            request.priority = MESSAGE_PRIORITY  # ahead of bulk requests already in the scheduler
             if why["born"] is not None:
                 self.crawler.stats.max_value(stat_keys.MESSAGE_MAX_WAIT,
                                              round((datetime.now(UTC) - why["born"]).total_seconds(), 1))
