@@ -148,9 +148,11 @@ def run(offers: int, qps: int, minutes: int) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         mongo = stack.enter_context(mongo_server(work / "mongo"))
         redis = stack.enter_context(redis_server(work / "redis"))
-        poll_env = crawl_env("", mongo.url, qps, MONGO_DATABASE="poll", ALI1688_TOKEN_FILE=str(work / "t1.json"))
-        push_env = crawl_env("", mongo.url, qps, MONGO_DATABASE="push", REDIS_URL=redis.url,
-                             ALI1688_TOKEN_FILE=str(work / "t2.json"), ALI1688_QUEUE_POLL_SECONDS="0.2")
+        poll_env = crawl_env("", mongo.url, qps) | {"MONGO_DATABASE": "poll",
+                                                   "ALI1688_TOKEN_FILE": str(work / "t1.json")}
+        push_env = crawl_env("", mongo.url, qps) | {"MONGO_DATABASE": "push", "REDIS_URL": redis.url,
+                                                   "ALI1688_TOKEN_FILE": str(work / "t2.json"),
+                                                   "ALI1688_QUEUE_POLL_SECONDS": "0.2"}
         listener = stack.enter_context(message_listener(push_env, log_path=work / "listener.log"))
         flags = ("--seed", str(SEED), "--drift-share", "0.01")
         polled = stack.enter_context(gateway_emulator(*flags, log_path=work / "emulator-poll.log"))

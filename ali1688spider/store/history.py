@@ -1,7 +1,8 @@
 """What changed between two fetches of a product: the tracked fields, their hash and their diff.
 
-Tracked: ``subject``, ``status``, ``available``, ``stock``, ``price_tiers`` and each SKU's price
-and stock. A fetch that changes none of them leaves no history. A product stored before
+Tracked: ``subject``, ``status``, ``available``, ``stock``, ``min_price``/``max_price`` (the only
+price of an offer sold by a reference price, without tiers or SKU prices), ``price_tiers`` and each
+SKU's price and stock. A fetch that changes none of them leaves no history. A product stored before
 ``available`` existed reads as available. Prices compare as decimals, whether they come
 from the crawl (``Decimal``) or from MongoDB (``Decimal128``): 12.5 and 12.50 are the same price.
 """
@@ -16,9 +17,11 @@ from typing import Any
 from .documents import tier_prices, to_decimal
 
 SCALARS = ("subject", "status", "stock")
+MONEY = ("min_price", "max_price")
 #: The projection that reads the tracked fields of a stored product.
-PROJECTION = {"subject": 1, "status": 1, "available": 1, "unavailable_since": 1, "stock": 1, "price_tiers": 1,
-              "skus.sku_id": 1, "skus.price": 1, "skus.stock": 1, "content_hash": 1, "fetched_at": 1}
+PROJECTION = {"subject": 1, "status": 1, "available": 1, "unavailable_since": 1, "stock": 1, "min_price": 1,
+              "max_price": 1, "price_tiers": 1, "skus.sku_id": 1, "skus.price": 1, "skus.stock": 1, "content_hash": 1,
+              "fetched_at": 1}
 
 
 def _money(value: Any) -> Decimal | None:
@@ -43,6 +46,7 @@ def content_hash(doc: dict[str, Any]) -> str:
     view = {
         **{name: doc.get(name) for name in SCALARS},
         **({} if _available(doc) else {"available": False}),  # hashes from before the field stay valid
+        **{name: str(_money(doc.get(name))) for name in MONEY if _money(doc.get(name)) is not None},
         "price_tiers": [[quantity, str(price)] for quantity, price in _tiers(doc)],
         "skus": {sku: [str(price), stock] for sku, (price, stock) in sorted(_skus(doc).items())},
     }
@@ -64,6 +68,9 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     for name in SCALARS:
         if old.get(name) != new.get(name):
             found.append({"field": name, "old": old.get(name), "new": new.get(name)})
+    for name in MONEY:
+        if _money(old.get(name)) != _money(new.get(name)):
+            found.append({"field": name, "old": _money(old.get(name)), "new": _money(new.get(name))})
     if _available(old) != _available(new):
         found.append({"field": "available", "old": _available(old), "new": _available(new)})
     old_tiers, new_tiers = _tiers(old), _tiers(new)
