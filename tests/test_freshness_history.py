@@ -95,7 +95,8 @@ async def test_price_and_stock_history(emulator_factory, database):
         assert fields <= tracked | {f for f in fields if f.startswith("skus.")}
         # every drift moves the offer's price span, whichever way the API prices it
         span = next(c for c in entry["changes"] if c["field"] == "min_price")
-        assert span["new"].to_decimal() == Decimal(min(t.price_cents for t in CATALOGUE.offer(offer_id, epoch=1).tiers)) / 100
+        lowest = min(tier.price_cents for tier in CATALOGUE.offer(offer_id, epoch=1).tiers)
+        assert span["new"].to_decimal() == Decimal(lowest) / 100
         tiers = next((c for c in entry["changes"] if c["field"] == "price_tiers"), None)
         if tiers is not None:
             offer = CATALOGUE.offer(offer_id, epoch=1)

@@ -54,7 +54,6 @@ class Message:
     data: Mapping[str, Any]
     born: datetime | None  # gmtBorn
     user_info: str | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def read_message(value: str | bytes | Mapping[str, Any]) -> Message:
     user = data.get("userInfo")
     return Message(msg_id=msg_id, topic=storable_text(topic.strip())[:200],
                    data=body if isinstance(body, Mapping) else {}, born=epoch_ms(data.get("gmtBorn")),
-                   user_info=storable_text(user)[:200] if isinstance(user, str) and user else None, raw=data)
+                   user_info=storable_text(user)[:200] if isinstance(user, str) and user else None)
 
 
 def what_it_means(message: Message) -> Meaning:

@@ -75,7 +75,7 @@ async def receive(request: web.Request) -> web.Response:
     if request.content_type not in (FORM, "text/plain", "application/octet-stream", ""):
         return _refuse(counts, "malformed", 400, f"expected a form ({FORM})")
     try:
-        params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw)))
+        params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):
         return _refuse(counts, "malformed", 400, "the body is not a UTF-8 form")
     if not params.get(SIGNATURE_PARAM):

@@ -18,12 +18,13 @@ Offers not stored yet are left alone: their refresh stores them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from .. import config
@@ -85,22 +86,23 @@ class MessageStore:
         document = encodable({"topic": message.topic, "born": message.born, "user_info": message.user_info,
                               "data": dict(message.data), "received_at": now, "via": via})
         try:
-            before = await self.messages.find_one_and_update(
-                {"_id": message.msg_id},
-                {"$setOnInsert": document, "$inc": {"deliveries": 1}, "$set": {"last_received_at": now}},
-                upsert=True, return_document=ReturnDocument.BEFORE, projection={"handled_at": 1},
-            )
-        except DuplicateKeyError:  # two deliveries at once, upserting together: the other one stored it
-            before = await self._find(message.msg_id)
+            try:
+                before = await self._upsert(message.msg_id, document, now)
+            except DuplicateKeyError:  # two deliveries at once, upserting together: the other one stored it
+                before = await self.messages.find_one({"_id": message.msg_id}, {"handled_at": 1})
+            except OperationFailure:  # the server refuses the data's keys ("$…"): kept as its JSON text
+                text = json.dumps(document["data"], ensure_ascii=False, default=str)
+                before = await self._upsert(message.msg_id, {**document, "data": {"json": text}}, now)
         except PyMongoError as exc:
             raise StorageError(self._failed(exc)) from None
         return before is not None and before.get("handled_at") is not None
 
-    async def _find(self, msg_id: str) -> Mapping[str, Any] | None:
-        try:
-            return await self.messages.find_one({"_id": msg_id}, {"handled_at": 1})
-        except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+    async def _upsert(self, msg_id: str, document: dict[str, Any], now: datetime) -> Mapping[str, Any] | None:
+        """Store the message once and count the delivery; the stored message before, if any."""
+        return await self.messages.find_one_and_update(
+            {"_id": msg_id}, {"$setOnInsert": document, "$inc": {"deliveries": 1}, "$set": {"last_received_at": now}},
+            upsert=True, return_document=ReturnDocument.BEFORE, projection={"handled_at": 1},
+        )
 
     async def handled(self, message: Message, meaning: Meaning, queued: list[str], waiting: list[str],
                       stock_applied: int) -> None:
