@@ -589,3 +589,40 @@ def test_a_product_seen_for_the_first_time_is_new_not_changed(mongo: str, tmp_pa
     cards = Tables(out.read_text(encoding="utf-8")).cards
     assert cards["new products in the window"] == "3"
     assert cards["products changed in the window"] == "1"
+
+
+def test_no_messages_no_section(page: str) -> None:
+    assert 'id="messages"' not in page
+
+
+def test_change_messages_section(mongo: str, tmp_path: Path) -> None:
+    """Messages in the window by topic, and how soon the changes they led to were stored."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo, tz_aware=True)
+    db = client["messagesdb"]
+    born = ago(1)
+    db["products"].insert_one(product(offer(0), "保温杯", tiers((1, "5.00")), fetched=1, first_seen=2, changed=1))
+    db["messages"].insert_many([
+        {"_id": "1", "topic": "PRODUCT_RELATION_VIEW_PRODUCT_CHANGE", "received_at": born, "deliveries": 2,
+         "handled_at": born, "queued": [offer(0), offer(1)]},
+        {"_id": "2", "topic": "FENXIAO_PRICE_CHANGE", "received_at": born, "deliveries": 1, "queued": []},
+        {"_id": "3", "topic": "PRODUCT_RELATION_VIEW_PRODUCT_CHANGE", "received_at": born, "deliveries": 1,
+         "handled_at": born, "queued": [offer(2)]},
+        {"_id": "4", "topic": "<b>ODD</b>", "received_at": ago(100), "deliveries": 1, "handled_at": born},  # before
+    ])
+    db["product_history"].insert_many([
+        {"_id": f"h{n}", "product_id": offer(n), "at": born + timedelta(seconds=delay), "source_api": "product.get",
+         "changes": [], "changed_by": {"message": "1", "born": born}} for n, delay in enumerate((2, 4, 30))])
+    client.close()
+    out = tmp_path / "messages.html"
+    assert main(["report", "--mongo-uri", mongo, "--database", "messagesdb", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    found = Tables(page)
+    assert found.cards["messages received"] == "3"
+    assert found.cards["offers queued by them"] == "3"
+    assert found.cards["changes they led to"] == "3"
+    assert found.cards["message to stored change, p50 / p95"] == "4.0 s / 30.0 s"
+    assert found.cards["delivered more than once"] == "1"
+    assert found.cards["stored, not handled yet"] == "1"
+    assert found.tables["messages"] == [["topic", "messages"], ["PRODUCT_RELATION_VIEW_PRODUCT_CHANGE", "2"],
+                                        ["FENXIAO_PRICE_CHANGE", "1"]]
+    assert "<b>ODD" not in page

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from ..store.documents import (
     FAILURES,
     HISTORY,
     LISTINGS,
+    MESSAGES,
     PRODUCTS,
     RUNS,
     SEARCHES,
@@ -216,6 +218,20 @@ class SearchedQuery:
 
 
 @dataclass
+@dataclass
+class MessageSummary:
+    """Change messages received in the window, and the refreshes they led to."""
+
+    received: int
+    by_topic: list[tuple[str, int]]  # most frequent first
+    redelivered: int  # delivered more than once (duplicates, redeliveries)
+    unhandled: int  # stored, not handled yet: 1688 is to deliver them again
+    queued: int  # offers queued for a refresh
+    changes: int  # product changes a message-queued refresh (or the message itself) recorded
+    delays: list[float]  # seconds from a message's birth to the change it led to, sorted
+
+
+@dataclass
 class ReportData:
     database: str
     uri: str
@@ -230,6 +246,7 @@ class ReportData:
     changes_pct: list[Decimal] = field(default_factory=list)
     history: TierHistory | None = None
     searches: list[SearchedQuery] = field(default_factory=list)
+    messages: MessageSummary | None = None
 
 
 def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, product_id: str | None = None,
@@ -254,7 +271,7 @@ def load(db: Database[dict[str, Any]], *, uri: str, window: timedelta | None, pr
             database=db.name, uri=redact_uri(uri), generated_at=now, window=window, since=since,
             totals=_totals(db, since, run_totals), last_run=last_run, runs=runs,
             reasons=_reasons(db, since), movers=movers, changes_pct=changes_pct, history=history,
-            searches=recent_searches(db, since),
+            searches=recent_searches(db, since), messages=message_summary(db, since),
         )
     except PyMongoError as exc:
         raise ReportError(f"reading {db.name!r} at {redact_uri(uri)} failed: {short_error(exc)}") from None
@@ -568,3 +585,27 @@ def _count(value: Any) -> int:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def message_summary(db: Database[dict[str, Any]], since: datetime | None) -> MessageSummary | None:
+    """The change messages received in the window (None when there are none)."""
+    messages = db[MESSAGES]
+    match = _since("received_at", since)
+    if messages.find_one(match, {"_id": 1}) is None:
+        return None
+    topics = Counter[str]()
+    redelivered = unhandled = queued = 0
+    for doc in messages.find(match, {"topic": 1, "deliveries": 1, "handled_at": 1, "queued": 1}):
+        topics[str(doc.get("topic"))] += 1
+        redelivered += (doc.get("deliveries") or 1) > 1
+        unhandled += doc.get("handled_at") is None
+        queued += len(doc.get("queued") or [])
+    delays: list[float] = []
+    changes = 0
+    for doc in db[HISTORY].find({**_since("at", since), "changed_by": {"$exists": True}}, {"at": 1, "changed_by": 1}):
+        changes += 1
+        born = (doc.get("changed_by") or {}).get("born")
+        if isinstance(born, datetime) and isinstance(doc.get("at"), datetime):
+            delays.append(max(0.0, (doc["at"] - born).total_seconds()))
+    return MessageSummary(received=sum(topics.values()), by_topic=topics.most_common(), redelivered=redelivered,
+                          unhandled=unhandled, queued=queued, changes=changes, delays=sorted(delays))

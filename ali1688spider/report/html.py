@@ -9,11 +9,12 @@ from Decimal with 2 decimals (half up), never through float.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from .data import Hit, LastRun, Mover, QueryRun, ReasonRow, ReportData, SearchedQuery, TierHistory
+from .data import Hit, LastRun, MessageSummary, Mover, QueryRun, ReasonRow, ReportData, SearchedQuery, TierHistory
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;
@@ -97,6 +98,29 @@ def offer_link(offer_id: str) -> str:
 
 def _card(number: str, label: str) -> str:
     return f'<div class="card"><div class="n">{number}</div><div class="l">{e(label)}</div></div>'
+
+
+def messages_section(summary: MessageSummary | None) -> str:
+    """Change messages received in the window and how soon their changes were stored (absent
+    without messages)."""
+    if summary is None:
+        return ""
+    delays = summary.delays
+
+    def rank(share: float) -> str:
+        return f"{delays[min(len(delays) - 1, max(0, math.ceil(share * len(delays)) - 1))]:,.1f} s" if delays else "—"
+
+    cards = [
+        _card(count(summary.received), "messages received"),
+        _card(count(summary.queued), "offers queued by them"),
+        _card(count(summary.changes), "changes they led to"),
+        _card(f"{rank(0.5)} / {rank(0.95)}", "message to stored change, p50 / p95"),
+        _card(count(summary.redelivered), "delivered more than once"),
+        _card(count(summary.unhandled), "stored, not handled yet"),
+    ]
+    rows = [[f"<td>{e(topic)}</td>", _num(count(number))] for topic, number in summary.by_topic]
+    return (f'<h2 id="messages">Change messages</h2><div class="cards">{"".join(cards)}</div>'
+            + _table([("topic", False), ("messages", True)], rows, css_class="messages"))
 
 
 def _table(head: Iterable[tuple[str, bool]], rows: Iterable[Iterable[str]], foot: Iterable[str] | None = None,
@@ -311,5 +335,6 @@ def render(report: ReportData, *, tier_chart: str | None, histogram: str, rate_c
         charts_section(report.history, tier_chart, histogram, len(report.changes_pct)),
         quota_section(report.last_run, rate_chart),
         searches_section(report.searches, search_charts),
+        messages_section(report.messages),
         "</main></body></html>\n",
     ])
