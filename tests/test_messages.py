@@ -276,9 +276,28 @@ def test_listener_refuses_to_start_without_what_it_needs(tmp_path):
 @given(body=st.binary(max_size=600) | st.text(max_size=300).map(lambda text: text.encode("utf-8", "surrogatepass")))
 def test_any_body_gets_one_answer_and_stores_nothing_unsigned(body, fuzz_listener):
     url, db = fuzz_listener
+    before = db.messages.count_documents({})
     status, _ = post(url, body)
     assert status in (400, 401)
-    assert db.messages.count_documents({}) == 0
+    assert db.messages.count_documents({}) == before
+
+
+_json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                         max_size=3), max_leaves=12)
+
+
+@pytest.mark.e2e
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(msg_id=st.integers(min_value=0, max_value=10**18) | st.text(max_size=20), topic=st.text(max_size=40),
+       data=_json_values)
+def test_any_signed_message_is_stored_or_refused_never_an_error(msg_id, topic, data, fuzz_listener):
+    url, db = fuzz_listener
+    message = json.dumps({"msgId": msg_id, "type": topic, "data": data}, ensure_ascii=False)
+    status, _ = push(url, message)
+    assert status in (200, 400)
+    if status == 200:
+        assert db.messages.find_one({"_id": str(int(str(msg_id).strip()))}) is not None
 
 
 @pytest.fixture(scope="module")
