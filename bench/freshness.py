@@ -17,8 +17,11 @@ catalogue, ``--drift-share 0.01``: ~1 % of the offers change at each epoch) with
 
 Setup: the offers are followed (the emulator's ``/_sandbox/follows`` control: the follow spider's
 calls are not what is measured) and fetched once into the polling arm's database without a quota,
-then copied into the messages arm's. Then, every minute from t = 0, both emulators move to the next
-epoch at once; the bench notes the time. A change is an (offer, epoch) with
+then copied into the messages arm's. Each arm has its own Mongo-protocol server (it answers one
+request at a time, and polling's scans of the products would stall the other arm), and products
+are stored without their raw payload (``ALI1688_STORE_RAW=false``), so the scans take seconds.
+Then, every minute from t = 0, both emulators move to the next epoch at once; the bench notes the
+time. A change is an (offer, epoch) with
 ``Catalogue.drifted_ids``; it is *detected* by the first ``product_history`` document of that offer
 written by a fetch (not the stock a message writes at once) at or after the epoch's time. Its delay
 is that document's ``at`` minus the epoch's time. A change not detected when the window ends counts
@@ -51,6 +54,7 @@ from pymongo import MongoClient
 
 from ali1688spider.demo.services import gateway_emulator, message_listener, mongo_server, redis_server
 from ali1688spider.sandbox.catalogue import Catalogue
+from ali1688spider.store.mongo import MongoStore
 
 SEED = 1688
 FIRST_ID = 610_000_000_000
@@ -146,13 +150,16 @@ def run(offers: int, qps: int, minutes: int) -> dict[str, Any]:
     ids = catalogue.offer_ids(offers, start=FIRST_ID)
     work = Path(tempfile.mkdtemp(prefix="ali1688-freshness-"))
     with contextlib.ExitStack() as stack:
-        mongo = stack.enter_context(mongo_server(work / "mongo"))
+        # one Mongo-protocol server per arm: it serves one request at a time, and a full scan of
+        # 20,000 products (polling's count of stale products) would stall the other arm's writes
+        poll_mongo = stack.enter_context(mongo_server(work / "mongo-poll"))
+        push_mongo = stack.enter_context(mongo_server(work / "mongo-push"))
         redis = stack.enter_context(redis_server(work / "redis"))
-        poll_env = crawl_env("", mongo.url, qps) | {"MONGO_DATABASE": "poll",
-                                                   "ALI1688_TOKEN_FILE": str(work / "t1.json")}
-        push_env = crawl_env("", mongo.url, qps) | {"MONGO_DATABASE": "push", "REDIS_URL": redis.url,
-                                                   "ALI1688_TOKEN_FILE": str(work / "t2.json"),
-                                                   "ALI1688_QUEUE_POLL_SECONDS": "0.2"}
+        common = {"ALI1688_STORE_RAW": "false", "MONGO_TIMEOUT_MS": "30000", "MONGO_DATABASE": "bench"}
+        poll_env = crawl_env("", poll_mongo.url, qps) | common | {"ALI1688_TOKEN_FILE": str(work / "t1.json")}
+        push_env = crawl_env("", push_mongo.url, qps) | common | {"REDIS_URL": redis.url,
+                                                                 "ALI1688_TOKEN_FILE": str(work / "t2.json"),
+                                                                 "ALI1688_QUEUE_POLL_SECONDS": "0.2"}
         listener = stack.enter_context(message_listener(push_env, log_path=work / "listener.log"))
         flags = ("--seed", str(SEED), "--drift-share", "0.01")
         polled = stack.enter_context(gateway_emulator(*flags, log_path=work / "emulator-poll.log"))
@@ -162,8 +169,19 @@ def run(offers: int, qps: int, minutes: int) -> dict[str, Any]:
         pushed.post("/_sandbox/follows", {"offer_ids": ids})
         print(f"preloading {offers} offers ...", flush=True)
         preload_seconds = preload(poll_env | {"ALI1688_QPS": "0"}, ids, work)
-        client: MongoClient[dict[str, Any]] = MongoClient(mongo.url, tz_aware=True)
-        client["push"].products.insert_many(client["poll"].products.find(), ordered=False)
+        poll_db = MongoClient(poll_mongo.url, tz_aware=True)["bench"]
+        push_db = MongoClient(push_mongo.url, tz_aware=True)["bench"]
+        store = MongoStore(push_mongo.url, "bench")
+        store.open()  # the same indexes, made while the collection is empty
+        store.close()
+        batch: list[dict[str, Any]] = []
+        for doc in poll_db.products.find():
+            batch.append(doc)
+            if len(batch) >= 1000:
+                push_db.products.insert_many(batch, ordered=False)
+                batch = []
+        if batch:
+            push_db.products.insert_many(batch, ordered=False)
         print(f"preloaded in {preload_seconds:.0f} s; {minutes} minutes of changes start", flush=True)
         for emulator in (polled, pushed):
             emulator.set_quota(qps)
@@ -194,15 +212,16 @@ def run(offers: int, qps: int, minutes: int) -> dict[str, Any]:
             "changes_per_epoch": round(len(changes) / max(1, len(epoch_times)), 1),
             "preload_seconds": round(preload_seconds, 1), "push_flags": list(PUSH_FLAGS),
             "started": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"),
-            "polling": summary(detections(client["poll"], changes, epoch_times, end),
+            "polling": summary(detections(poll_db, changes, epoch_times, end),
                                poll_stats["by_api"].get(PRODUCT_API, 0)) | {"runs": polling.runs},
-            "messages": summary(detections(client["push"], changes, epoch_times, end),
+            "messages": summary(detections(push_db, changes, epoch_times, end),
                                 push_stats["by_api"].get(PRODUCT_API, 0))
             | {"push": push_counts, "listener": health["counts"],
-               "stored_messages": client["push"].messages.count_documents({})},
+               "stored_messages": push_db.messages.count_documents({})},
             "calls_by_api": {"polling": poll_stats["by_api"], "messages": push_stats["by_api"]},
         }
-        client.close()
+        poll_db.client.close()
+        push_db.client.close()
         return result
 
 
