@@ -33,6 +33,7 @@ MESSAGES_MALFORMED = "ali1688/messages/malformed"  # … that are no message (no
 MESSAGES_QUEUED = "ali1688/messages/queued"  # offers queued for a refresh by them
 MESSAGES_CONFIRMED = "ali1688/messages/confirmed"  # … confirmed to 1688 after they were stored
 MESSAGE_REFRESHES = "ali1688/messages/refreshes"  # queue entries a message queued, fetched (product_redis)
+MESSAGE_SEEN = "ali1688/messages/seen"  # … not fetched: stored products fetched after the message's birth
 MESSAGE_MAX_WAIT = "ali1688/messages/max_wait_seconds"  # longest from a message's birth to its fetch
 FAILED_PREFIX = "ali1688/failed/"  # + a FailureReason: inputs that became a failure
 

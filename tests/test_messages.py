@@ -351,6 +351,25 @@ def test_workers_refresh_what_messages_queued_first_and_once(emulator_factory, d
     assert all("changed_by" not in products[offer] for offer in bulk)
     assert client.llen(URGENT) == 0 and client.hlen(f"{URGENT}:entries") == 0
 
+    # a message born well before its offer's last fetch (late, or delivered again) costs no call;
+    # one born after it is fetched
+    late, fresh = changed
+    fetched = products[late]["fetched_at"]
+    with message_listener(listener_env(uri, name, redis_url), log_path=tmp_path / "listener2.log") as listener:
+        assert push(listener.url, change(late, msg_id=500, born=fetched - timedelta(seconds=30))) == (200, "success")
+        assert push(listener.url, change(fresh, msg_id=501)) == (200, "success")
+    emulator.reset()
+    stats_file = tmp_path / "stats.json"
+    workers = Workers(env | {"ALI1688_STATS_FILE": str(stats_file)}, tmp_path / "workers2", 1)
+    assert workers.wait() == [0], workers.output()[-3000:]
+    assert emulator.stats()["by_api"]["alibaba.product.get"] == 1
+    stats = json.loads(stats_file.read_text())
+    assert stats["ali1688/messages/seen"] == 1 and stats["ali1688/messages/refreshes"] == 1
+    assert db.products.find_one({"_id": fresh})["changed_by"]["message"] == "501"
+    assert db.products.find_one({"_id": late})["changed_by"]["message"] == "200"
+    assert client.llen(URGENT) == 0 and client.zcard(f"{QUEUE}:leased") == 0
+    assert "none missing" in workers.output()
+
 
 def test_messages_change_stored_products_at_once(emulator, database, redis_url, tmp_path):
     uri, name, db = database

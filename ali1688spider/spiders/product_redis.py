@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import scrapy
@@ -60,6 +60,9 @@ from .searching import Search, SearchCallbacks, make_search, search_id
 
 logger = logging.getLogger(__name__)
 MESSAGE_PRIORITY = 10  # Scrapy request priority of an offer a change message named
+#: A fetch stored this long after a message's birth was sent after it (a reply takes well under
+#: this; it also absorbs a small skew between 1688's clock and ours).
+MESSAGE_SETTLE = timedelta(seconds=5)
 
 class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
     name = QUEUE_SPIDER
@@ -83,7 +86,7 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
         self._renewer: asyncio.Task[None] | None = None
         self._searches = itertools.count(1)
         self._lost: set[str] = set()  # searches whose found offers could not all be queued
-        self.changes: ListingChanges | None = None  # opened by the first queued search
+        self.changes: ListingChanges | None = None  # opened by the first queued search or message
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductRedisSpider:
@@ -140,10 +143,14 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
                 for request in searches:
                     yield request
                 calls = [call for call in map(self._parse, entries) if call is not None]
-                # an offer a change message names is fetched however fresh its stored product is
+                # an offer a change message names is fetched however fresh its stored product is,
+                # unless it was fetched after the message was born
                 fresh = await self._fresh([call[1] for call in calls if queued_by(call[2]) is None])
+                seen = await self._seen_after_message(calls)
                 for entry, offer_id, text, api, country in calls:
-                    request = self._request_for(config, entry, offer_id, text, api, country, offer_id in fresh)
+                    skip = (stat_keys.MESSAGE_SEEN if offer_id in seen else None) if queued_by(text) else (
+                        stat_keys.FRESH if offer_id in fresh else None)
+                    request = self._request_for(config, entry, offer_id, text, api, country, skip)
                     if request is not None:
                         yield request
                 continue
@@ -272,10 +279,29 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
             logger.warning("cannot check freshness (%s): fetching", exc)
             return set()
 
+    async def _seen_after_message(self, calls: list[tuple[bytes, str, str, ApiSpec, str]]) -> set[str]:
+        """The offers named by change messages whose product was fetched ``MESSAGE_SETTLE``
+        seconds after the (latest) message's birth: that fetch was sent after the change and read
+        it. A message delivered late, or again after its offer was fetched, costs no call."""
+        born: dict[str, datetime] = {}
+        for _, offer_id, text, _, _ in calls:
+            why = queued_by(text)
+            if why is not None and why["born"] is not None:
+                born[offer_id] = max(born.get(offer_id, why["born"]), why["born"])
+        if not born:
+            return set()
+        if self.changes is None:
+            self.changes = ListingChanges.from_crawler(self.crawler)
+        try:
+            return await self.changes.fetched_after({offer: when + MESSAGE_SETTLE for offer, when in born.items()})
+        except Exception as exc:  # MongoDB: the pipeline reports it; fetch rather than miss a change
+            logger.warning("cannot check when message-queued offers were fetched (%s): fetching", exc)
+            return set()
+
     def _request_for(self, config: GatewayConfig, entry: bytes, offer_id: str, text: str, api: ApiSpec,
-                     country: str, fresh: bool) -> scrapy.Request | None:
-        if fresh:  # its product is in MongoDB already: nothing to fetch, nothing to wait for
-            self.crawler.stats.inc_value(stat_keys.FRESH)
+                     country: str, skip: str | None) -> scrapy.Request | None:
+        if skip is not None:  # its product in MongoDB is recent enough: nothing to fetch, nothing to wait for
+            self.crawler.stats.inc_value(skip)
             self._ack_soon([entry])
             return None
         if offer_id in self._held:  # the same offer is already being fetched

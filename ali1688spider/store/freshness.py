@@ -41,7 +41,8 @@ class ListingChanges:
     its stored product's ``fetched_at`` has not changed since; it is not fetched again (one search
     page checks up to 50 offers for one call). An offer not stored, or a listing without a
     ``modifyDate``, is fetched. ``modifyDate`` has whole seconds: a change in the second of the
-    fetch counts as newer."""
+    fetch counts as newer. The queue worker asks the same of an offer a change message named
+    (:meth:`fetched_after` the message's birth)."""
 
     def __init__(self, store: MongoStore) -> None:
         self.store = store
@@ -52,12 +53,15 @@ class ListingChanges:
 
     async def unchanged(self, modified: dict[str, datetime | None]) -> set[str]:
         """Which of these offers (id → the listing's ``modify_date``) need no new fetch."""
-        dated = [offer_id for offer_id, when in modified.items() if when is not None]
-        if not dated:
+        return await self.fetched_after({offer_id: when + SECOND for offer_id, when in modified.items()
+                                         if when is not None})
+
+    async def fetched_after(self, moments: dict[str, datetime]) -> set[str]:
+        """Which of these offers have a stored product fetched at or after their moment."""
+        if not moments:
             return set()
-        fetched = await asyncio.to_thread(self.store.fetched_at_of, dated)
-        return {offer_id for offer_id in dated
-                if offer_id in fetched and modified[offer_id] + SECOND <= fetched[offer_id]}  # type: ignore[operator]
+        fetched = await asyncio.to_thread(self.store.fetched_at_of, list(moments))
+        return {offer_id for offer_id, when in moments.items() if offer_id in fetched and when <= fetched[offer_id]}
 
     def close(self) -> None:
         self.store.close()
