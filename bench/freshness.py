@@ -251,10 +251,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
         shares = [(index + 1) / len(delays) for index in range(len(delays))]
         p95 = result[arm]["p95"]
         label = (f"{arm}: p95 {'≥ ' if p95['lower_bound'] else ''}{p95['seconds']:.0f} s, "
-                 f"{result[arm]['undetected']} of {result[arm]['changes']} not seen by the end")
+                 f"{result[arm]['undetected']} of {result[arm]['changes']} not seen by the end (drawn at their wait)")
         axes.step(delays, shares, where="post", color=color, label=label)
     axes.axvline(60, color="#555555", linestyle=":", linewidth=1)
     axes.set_xscale("symlog", linthresh=10)
+    axes.set_xlim(left=0)
     axes.set_xlabel("seconds from a change to its stored product (log scale past 10 s)")
     axes.set_ylabel("share of changes")
     axes.set_title(f"{result['offers']:,} offers, {result['qps']} calls/s, {result['changes_per_epoch']:.0f} "
