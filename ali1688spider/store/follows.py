@@ -13,9 +13,8 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import PyMongoError
 
-from ..config import redact_uri
-from .documents import FOLLOWS, short_error
-from .mongo import MongoStore, StorageError
+from .documents import FOLLOWS
+from .mongo import MongoStore, write_failed
 
 
 @dataclass
@@ -40,7 +39,7 @@ class FollowStore:
         try:
             self.follows.create_index([("followed", ASCENDING)])
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.store.uri, exc) from None
 
     def record(self, item: Follow) -> None:
         when = "followed_at" if item.followed else "unfollowed_at"
@@ -51,10 +50,8 @@ class FollowStore:
             self.follows.bulk_write([UpdateOne({"_id": offer_id}, update, upsert=True) for offer_id in item.offer_ids],
                                     ordered=False)
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.store.uri, exc) from None
 
-    def _failed(self, exc: Exception) -> str:
-        return f"writing to MongoDB at {redact_uri(self.store.uri)} failed: {short_error(exc)}"
 
     def close(self) -> None:
         self.store.close()

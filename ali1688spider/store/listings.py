@@ -15,9 +15,8 @@ from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from ..aop.search import Listing
-from ..config import redact_uri
-from .documents import LISTINGS, SEARCHES, short_error
-from .mongo import DUPLICATE_KEY, MongoStore, StorageError
+from .documents import LISTINGS, SEARCHES
+from .mongo import DUPLICATE_KEY, MongoStore, write_failed
 
 
 def listing_document(listing: Listing, search_id: str, query: dict[str, Any], seen_at: datetime) -> dict[str, Any]:
@@ -42,7 +41,7 @@ class ListingStore:
             self.listings.create_index([("search_id", ASCENDING), ("rank", ASCENDING)])
             self.searches.create_index([("query", ASCENDING), ("started_at", ASCENDING)])
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.store.uri, exc) from None
 
     def write_hits(self, documents: list[dict[str, Any]]) -> int:
         """Insert the hits; those already stored (a page written twice) are skipped."""
@@ -53,19 +52,17 @@ class ListingStore:
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise StorageError(self._failed(exc)) from None
+                raise write_failed(self.store.uri, exc) from None
             return int(exc.details.get("nInserted", 0))
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.store.uri, exc) from None
 
     def record_search(self, document: dict[str, Any]) -> None:
         try:
             self.searches.replace_one({"_id": document["_id"]}, document, upsert=True)
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.store.uri, exc) from None
 
-    def _failed(self, exc: Exception) -> str:
-        return f"writing to MongoDB at {redact_uri(self.store.uri)} failed: {short_error(exc)}"
 
     def close(self) -> None:
         self.store.close()

@@ -32,7 +32,7 @@ from ..aop.messages import Meaning, Message, StockChange
 from ..config import redact_uri
 from . import history
 from .documents import HISTORY, MESSAGES, PRODUCTS, short_error
-from .mongo import CODEC_OPTIONS, StorageError, encodable
+from .mongo import CODEC_OPTIONS, StorageError, encodable, write_failed
 
 
 def changed_by(message: Message, reason: str) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class MessageStore:
                 text = json.dumps(document["data"], ensure_ascii=False, default=str)
                 before = await self._upsert(message.msg_id, {**document, "data": {"json": text}}, now)
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.uri, exc) from None
         return before is not None and before.get("handled_at") is not None
 
     async def _upsert(self, msg_id: str, document: dict[str, Any], now: datetime) -> Mapping[str, Any] | None:
@@ -114,7 +114,7 @@ class MessageStore:
         try:
             await self.messages.update_one({"_id": message.msg_id}, {"$set": update})
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.uri, exc) from None
 
     # -- what a message changes at once ------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class MessageStore:
                                                      "reason": reason, "at": now}}})
                 changed += result.modified_count
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.uri, exc) from None
         return changed
 
     async def apply_stock(self, changes: list[StockChange], message: Message, reason: str) -> int:
@@ -171,7 +171,7 @@ class MessageStore:
                               "content_hash": new_hash, "changed_at": now, "changed_by": by}})
                 changed += result.modified_count
         except PyMongoError as exc:
-            raise StorageError(self._failed(exc)) from None
+            raise write_failed(self.uri, exc) from None
         return changed
 
     async def _record_change(self, previous: Mapping[str, Any], new_hash: str, now: datetime,
@@ -183,8 +183,6 @@ class MessageStore:
         except DuplicateKeyError:  # the same change written by a delivery that died before answering
             pass
 
-    def _failed(self, exc: Exception) -> str:
-        return f"writing to MongoDB at {self.where} failed: {short_error(exc)}"
 
     async def close(self) -> None:
         await self._client.close()

@@ -55,6 +55,11 @@ class StorageError(Exception):
     """MongoDB cannot be reached or refused a write; the message says which server."""
 
 
+def write_failed(uri: str, exc: Exception) -> StorageError:
+    """The error of a write MongoDB at ``uri`` did not take (a password in the URI masked)."""
+    return StorageError(f"writing to MongoDB at {redact_uri(uri)} failed: {short_error(exc)}")
+
+
 class RefusedDocuments(Exception):
     """MongoDB took the batch but refused some documents themselves (too large, …): not an outage.
     ``ids`` are the refused documents' ``_id``; the others of the batch are written."""
@@ -154,9 +159,9 @@ class MongoStore:
             if errors and not exc.details.get("writeConcernErrors"):
                 ids = {error.get("op", {}).get("q", {}).get("_id") for error in errors}
                 raise RefusedDocuments(f"MongoDB refused {len(errors)} document(s): {short_error(exc)}", ids) from None
-            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
+            raise write_failed(self.uri, exc) from None
         except PyMongoError as exc:
-            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
+            raise write_failed(self.uri, exc) from None
         self.history_written += len(history_docs)
         self.failures_yielded += yielded
         self.marked_unavailable += len(gone_ops)
@@ -276,7 +281,7 @@ class MongoStore:
         try:
             self.runs.insert_one(run)
         except PyMongoError as exc:
-            raise StorageError(f"writing to MongoDB at {redact_uri(self.uri)} failed: {short_error(exc)}") from None
+            raise write_failed(self.uri, exc) from None
 
     def close(self) -> None:
         self._client.close()
