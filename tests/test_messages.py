@@ -442,6 +442,7 @@ def test_follow_asks_for_each_offer_and_records_refusals(emulator_factory, datab
     ids_file.write_bytes(b"\n".join(lines) + b"\n")
     done = _scrapy(env, "follow", "-a", f"ids_file={ids_file}")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "none missing" in done.stderr  # every line ends as followed, refused, junk or a duplicate
     assert sorted(emulator.get("/_sandbox/follows")["offer_ids"]) == sorted(int(i) for i in ids)
     follows = {doc["_id"]: doc for doc in db.follows.find()}
     assert set(follows) == set(ids) and all(doc["followed"] and doc["api"] == "follow" for doc in follows.values())

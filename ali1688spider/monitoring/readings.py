@@ -172,7 +172,7 @@ def invalid_rate(stats: Mapping[str, Any], limit: float) -> Reading:
 
 def accounting(stats: Mapping[str, Any]) -> Reading:
     """Every id taken ends as a product, a failure, a gone offer kept unavailable, a duplicate, a fresh
-    skip or a message's offer fetched since: none missing."""
+    skip, a message's offer fetched since, or an offer followed: none missing."""
     taken = ids_taken(stats)
     parts = {
         "products": products_fetched(stats),
@@ -181,13 +181,14 @@ def accounting(stats: Mapping[str, Any]) -> Reading:
         "duplicates": count(stats, "dupefilter/filtered") + count(stats, stat_keys.INPUT_DUPLICATE),
         "fresh": count(stats, stat_keys.FRESH),
         "seen": count(stats, stat_keys.MESSAGE_SEEN),  # named by a message, fetched after its birth already
+        "followed": count(stats, stat_keys.FOLLOWED) + count(stats, stat_keys.UNFOLLOWED),  # scrapy crawl follow
         "unchanged": count(stats, stat_keys.UNCHANGED),  # found by a search, not changed since stored
         "searches": count(stats, stat_keys.SEARCHES),  # a search that ended is the outcome of its input
         "queued": count(stats, stat_keys.QUEUED),  # found by a queued search, queued as product entries
     }
     accounted = sum(parts.values())
-    detail = ", ".join(f"{value} {name}" for name, value in parts.items()
-                       if value or name not in ("seen", "unchanged", "searches", "queued"))  # not in every crawl
+    occasional = ("seen", "followed", "unchanged", "searches", "queued")  # shown only when not 0
+    detail = ", ".join(f"{value} {name}" for name, value in parts.items() if value or name not in occasional)
     stopped = stats.get(stat_keys.STOPPED)
     if accounted < taken and stopped:  # stopped early on purpose: the rest is the next run's
         text = f"{accounted} of {taken} ids taken accounted ({detail}), {taken - accounted} left for the next run " \

@@ -143,14 +143,16 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
                 for request in searches:
                     yield request
                 calls = [call for call in map(self._parse, entries) if call is not None]
+                origins = [queued_by(call[2]) for call in calls]  # the change message behind each, if any
                 # an offer a change message names is fetched however fresh its stored product is,
                 # unless it was fetched after the message was born
-                fresh = await self._fresh([call[1] for call in calls if queued_by(call[2]) is None])
-                seen = await self._seen_after_message(calls)
-                for entry, offer_id, text, api, country in calls:
-                    skip = (stat_keys.MESSAGE_SEEN if offer_id in seen else None) if queued_by(text) else (
+                fresh = await self._fresh([call[1] for call, why in zip(calls, origins, strict=True) if why is None])
+                seen = await self._seen_after_message(
+                    [(call[1], why) for call, why in zip(calls, origins, strict=True) if why is not None])
+                for (entry, offer_id, text, api, country), why in zip(calls, origins, strict=True):
+                    skip = (stat_keys.MESSAGE_SEEN if offer_id in seen else None) if why is not None else (
                         stat_keys.FRESH if offer_id in fresh else None)
-                    request = self._request_for(config, entry, offer_id, text, api, country, skip)
+                    request = self._request_for(config, entry, offer_id, text, api, country, skip, why)
                     if request is not None:
                         yield request
                 continue
@@ -279,14 +281,14 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
             logger.warning("cannot check freshness (%s): fetching", exc)
             return set()
 
-    async def _seen_after_message(self, calls: list[tuple[bytes, str, str, ApiSpec, str]]) -> set[str]:
-        """The offers named by change messages whose product was fetched ``MESSAGE_SETTLE``
-        seconds after the (latest) message's birth: that fetch was sent after the change and read
-        it. A message delivered late, or again after its offer was fetched, costs no call."""
+    async def _seen_after_message(self, named: list[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Of the offers named by change messages (offer id, ``queued_by``), those whose product
+        was fetched ``MESSAGE_SETTLE`` after the (latest) message's birth: that fetch was sent
+        after the change and read it. A message delivered late, or again after its offer was
+        fetched, costs no call."""
         born: dict[str, datetime] = {}
-        for _, offer_id, text, _, _ in calls:
-            why = queued_by(text)
-            if why is not None and why["born"] is not None:
+        for offer_id, why in named:
+            if why["born"] is not None:
                 born[offer_id] = max(born.get(offer_id, why["born"]), why["born"])
         if not born:
             return set()
@@ -299,7 +301,7 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
             return set()
 
     def _request_for(self, config: GatewayConfig, entry: bytes, offer_id: str, text: str, api: ApiSpec,
-                     country: str, skip: str | None) -> scrapy.Request | None:
+                     country: str, skip: str | None, why: dict[str, Any] | None) -> scrapy.Request | None:
         if skip is not None:  # its product in MongoDB is recent enough: nothing to fetch, nothing to wait for
             self.crawler.stats.inc_value(skip)
             self._ack_soon([entry])
@@ -312,7 +314,6 @@ class ProductRedisSpider(SearchCallbacks, ProductCallbacks, RedisSpider):
         options = {"country": country} if api.key == "crossborder" else {}
         request = api_request(api, config.gateway_url, config.app_key, offer_id, ref=text, options=options,
                               callback=self.parse_product, errback=self.on_error, dont_filter=True)
-        why = queued_by(text)
         if why is not None:  # queued by a change message: the product keeps it as changed_by
             self.crawler.stats.inc_value(stat_keys.MESSAGE_REFRESHES)
             request.meta[META]["changed_by"] = why
