@@ -149,7 +149,8 @@ async def serve(host: str, port: int, max_body: int, settings: Any = None) -> No
             site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
             await site.start()
             bound = runner.addresses[0][1]
-            print(f"ali1688 listener on http://{host}:{bound}/ (health: /health), "
+            shown = f"[{host}]" if ":" in host else host  # an IPv6 address
+            print(f"ali1688 listener on http://{shown}:{bound}/ (health: /health), "
                   f"storing to {store.where}, queueing to {queue.urgent_key}", flush=True)
             logger.info("listening since %s", datetime.now(UTC).isoformat(timespec="seconds"))
             stop = asyncio.Event()
