@@ -140,7 +140,10 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read() if request.can_read_body else b""
     if not raw.strip():
         return {}
-    options = json.loads(raw)  # a ValueError when it is no JSON
+    try:
+        options = json.loads(raw)
+    except ValueError:
+        options = None
     if not isinstance(options, dict):
         raise ValueError("the body must be a JSON object")
     return options
@@ -264,16 +267,10 @@ async def _get_epoch(request: web.Request) -> web.Response:
 
 async def _set_epoch(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    options: Any = {}
-    if request.can_read_body:
-        raw = await request.read()
-        if raw.strip():
-            try:
-                options = json.loads(raw)
-            except ValueError:
-                return _json({"error": "the body must be a JSON object"}, status=400)
-    if not isinstance(options, dict):
-        return _json({"error": "the body must be a JSON object"}, status=400)
+    try:
+        options = await _json_object(request)
+    except ValueError as exc:
+        return _json({"error": str(exc)}, status=400)
     epoch = options.get("epoch")
     if epoch is None:
         epoch = gateway.epoch + 1
@@ -302,7 +299,7 @@ async def _set_follows(request: web.Request) -> web.Response:
         numbers = [as_number(value) for value in values]
         if any(number is None for number in numbers):
             raise ValueError("offer_ids must be numbers or strings of digits")
-    except ValueError as exc:  # includes invalid JSON
+    except ValueError as exc:  # includes a body that is no JSON object
         return _json({"error": str(exc)}, status=400)
     known = [number for number in numbers if number is not None and gateway.catalogue.exists(number)]
     if options.get("unfollow") is True:
