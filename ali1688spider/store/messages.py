@@ -129,16 +129,11 @@ class MessageStore:
             async for previous in self.products.find({"_id": {"$in": offer_ids}}, history.PROJECTION):
                 if previous.get("available") is False:
                     continue
-                new_hash = history.content_hash({**previous, "available": False})
-                await self._record_change(previous, new_hash, now, by,
-                                          [{"field": "available", "old": True, "new": False}])
-                result = await self.products.update_one(
-                    {"_id": previous["_id"], "fetched_at": previous.get("fetched_at")},
-                    {"$set": {"available": False, "unavailable_since": now, "content_hash": new_hash,
-                              "changed_at": now, "changed_by": by,
-                              "unavailable_reason": {"message": message.msg_id, "topic": message.topic,
-                                                     "reason": reason, "at": now}}})
-                changed += result.modified_count
+                gone = {"available": False, "unavailable_since": now,
+                        "unavailable_reason": {"message": message.msg_id, "topic": message.topic, "reason": reason,
+                                               "at": now}}
+                changed += await self._change(previous, gone, [{"field": "available", "old": True, "new": False}],
+                                              now, by)
         except PyMongoError as exc:
             raise write_failed(self.uri, exc) from None
         return changed
@@ -161,28 +156,28 @@ class MessageStore:
                 if updated is None:
                     continue
                 found = history.changes(previous, updated)
-                if not found:
-                    continue
-                new_hash = history.content_hash(updated)
-                await self._record_change(previous, new_hash, now, by, found)
-                result = await self.products.update_one(
-                    {"_id": previous["_id"], "fetched_at": previous.get("fetched_at")},
-                    {"$set": {"stock": updated.get("stock"), "skus": updated.get("skus", []),
-                              "content_hash": new_hash, "changed_at": now, "changed_by": by}})
-                changed += result.modified_count
+                if found:
+                    stock = {"stock": updated.get("stock"), "skus": updated.get("skus", [])}
+                    changed += await self._change(previous, stock, found, now, by)
         except PyMongoError as exc:
             raise write_failed(self.uri, exc) from None
         return changed
 
-    async def _record_change(self, previous: Mapping[str, Any], new_hash: str, now: datetime,
-                             by: dict[str, Any], found: list[dict[str, Any]]) -> None:
+    async def _change(self, previous: Mapping[str, Any], fields: dict[str, Any], found: list[dict[str, Any]],
+                      now: datetime, by: dict[str, Any]) -> int:
+        """Write ``fields`` into a stored product and the history of ``found``, both naming the
+        message; the product only if no fetch stored it meanwhile. 1 when it changed, else 0."""
+        new_hash = history.content_hash({**previous, **fields})
         document = {"_id": history.change_id(previous["_id"], dict(previous), new_hash), "product_id": previous["_id"],
                     "at": now, "source_api": "message", "changed_by": by, "changes": found}
         try:
             await self.history.insert_one(document)
         except DuplicateKeyError:  # the same change written by a delivery that died before answering
             pass
-
+        result = await self.products.update_one(
+            {"_id": previous["_id"], "fetched_at": previous.get("fetched_at")},
+            {"$set": {**fields, "content_hash": new_hash, "changed_at": now, "changed_by": by}})
+        return int(result.modified_count)
 
     async def close(self) -> None:
         await self._client.close()
