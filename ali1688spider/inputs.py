@@ -135,6 +135,19 @@ def count_references(path: str | Path) -> int:
     return sum(1 for _ in read_references(path))
 
 
+def given_references(ids: str | None, ids_file: str | Path | None) -> Iterator[str]:
+    """The references a spider was given, streamed: those of ``-a ids``, then ``-a ids_file``'s."""
+    yield from split_ids(ids)
+    if ids_file:
+        for _, text in read_references(ids_file):
+            yield text
+
+
+def count_given(ids: str | None, ids_file: str | Path | None) -> int:
+    """How many references :func:`given_references` yields (the file is read once more)."""
+    return sum(1 for _ in split_ids(ids)) + (count_references(ids_file) if ids_file else 0)
+
+
 def entry_text(entry: bytes) -> str:
     """A queue entry's text, as its failure and its log line show it."""
     return entry.decode("utf-8", errors="replace").strip()

@@ -30,7 +30,7 @@ from ..aop.messages import FOLLOW_APIS, FollowApi
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig
 from ..gateway.call import BATCH, META, RESULT, attempts_of, call_request
-from ..inputs import SeenIds, count_references, read_references, split_ids
+from ..inputs import SeenIds, count_given, given_references
 from ..outcomes import FailureReason, FailureRecord, is_stopping, record_failure
 from ..store.follows import Follow
 from .callbacks import ProductCallbacks, wait_for_room
@@ -59,23 +59,16 @@ class FollowSpider(ProductCallbacks, scrapy.Spider):
         except ValueError as exc:
             self.argument_error = str(exc)
 
-    def _references(self) -> Iterator[str]:
-        yield from split_ids(self.ids)
-        if self.ids_file:
-            for _, text in read_references(self.ids_file):
-                yield text
-
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.refused_arguments():
             return
         stats = self.crawler.stats
-        total = sum(1 for _ in split_ids(self.ids)) + (count_references(self.ids_file) if self.ids_file else 0)
-        stats.set_value(stat_keys.INPUT_TOTAL, total)
+        stats.set_value(stat_keys.INPUT_TOTAL, count_given(self.ids, self.ids_file))
         config = GatewayConfig.from_settings(self.crawler.settings)
         buffered = 2 * self.crawler.settings.getint("CONCURRENT_REQUESTS")
         seen = SeenIds()
         batch: list[str] = []
-        for ref in self._references():
+        for ref in given_references(self.ids, self.ids_file):
             stats.inc_value(stat_keys.INPUT_READ)
             try:
                 offer_id = parse_offer_ref(ref)

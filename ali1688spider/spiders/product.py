@@ -24,7 +24,7 @@ from ..aop.errors import InvalidOfferRef
 from ..aop.refs import parse_offer_ref
 from ..config import GatewayConfig, parse_duration
 from ..gateway.call import api_request
-from ..inputs import SeenIds, count_references, language, read_references, split_ids
+from ..inputs import SeenIds, count_given, given_references, language
 from ..inputs import currency as inputs_currency
 from ..outcomes import FailureReason, FailureRecord, fatal_stop, is_stopping, record_failure
 from ..store.fields import Selection
@@ -75,11 +75,8 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
 
     async def references(self) -> AsyncIterator[str]:
         """The input, streamed: ``ids``, then ``ids_file``, then the stale products in MongoDB."""
-        for ref in split_ids(self.ids):
+        for ref in given_references(self.ids, self.ids_file):
             yield ref
-        if self.ids_file:
-            for _, text in read_references(self.ids_file):
-                yield text
         if self.older_than is not None:
             store = MongoStore.from_settings(self.crawler.settings)
             batches = store.fetched_before(self._stale_cutoff)
@@ -91,9 +88,7 @@ class ProductSpider(ProductCallbacks, scrapy.Spider):
                 store.close()
 
     async def expected_total(self) -> int:
-        total = sum(1 for _ in split_ids(self.ids))
-        if self.ids_file:
-            total += count_references(self.ids_file)
+        total = count_given(self.ids, self.ids_file)
         if self.older_than is not None:
             store = MongoStore.from_settings(self.crawler.settings)
             try:
