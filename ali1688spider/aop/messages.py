@@ -269,11 +269,10 @@ def list_params(page: int, page_size: int, since: datetime | None) -> dict[str, 
     return params
 
 
-def read_replay_page(payload: Mapping[str, Any]) -> tuple[list[Any], int | None]:
-    """(the page's entries as sent, ``totalCount``)."""
+def replay_entries(payload: Mapping[str, Any]) -> list[Any]:
+    """A replay page's entries (``datas``) as sent; none when it holds no list."""
     datas = payload.get("datas")
-    total = _count(payload.get("totalCount"))
-    return (list(datas) if isinstance(datas, list) else []), total
+    return list(datas) if isinstance(datas, list) else []
 
 
 def confirm_params(msg_ids: list[str]) -> dict[str, object]:

@@ -32,7 +32,7 @@ from ..aop.messages import (
     confirm_params,
     list_params,
     read_message,
-    read_replay_page,
+    replay_entries,
 )
 from ..aop.text import storable_text
 from ..cluster import async_redis
@@ -97,7 +97,7 @@ class MessagesSpider(ProductCallbacks, scrapy.Spider):
         if result is None or result.outcome is not Outcome.OK:
             self.fail_reply(call, result, attempts_of(response.request))
             return
-        entries, _ = read_replay_page(result.payload)
+        entries = replay_entries(result.payload)
         if not entries:
             logger.info("no more messages to catch up on (page %d empty)", page)
             return
