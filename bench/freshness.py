@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -53,6 +52,7 @@ from crawl_bench import ROOT, crawl_env  # bench/ is sys.path[0] when run as a s
 from pymongo import MongoClient
 
 from ali1688spider.demo.services import gateway_emulator, message_listener, mongo_server, redis_server
+from ali1688spider.report.data import nearest_rank
 from ali1688spider.sandbox.catalogue import Catalogue
 from ali1688spider.store.mongo import MongoStore
 
@@ -118,18 +118,13 @@ def detections(db: Any, changes: dict[tuple[int, int], float], epoch_times: dict
     return result
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
-
-
 def summary(delays: list[tuple[float, bool]], calls: int) -> dict[str, Any]:
     values = [delay for delay, _ in delays]
     detected = sum(1 for _, seen in delays if seen)
     ordered = sorted(delays)
 
     def figure(share: float) -> dict[str, Any]:
-        value = percentile(values, share)
+        value = nearest_rank(sorted(values), share)
         # a lower bound when a change not yet detected sits at or below this rank
         bound = any(not seen for delay, seen in ordered if delay <= value)
         return {"seconds": round(value, 1), "lower_bound": bound}
@@ -266,6 +261,17 @@ def chart(result: dict[str, Any], path: Path) -> None:
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
+def as_json(result: dict[str, Any]) -> str:
+    """The result indented, except each arm's list of delays: one line (2,014 pairs would be
+    8,000 lines each)."""
+    arms = ("polling", "messages")
+    shown = {**result, **{arm: {**result[arm], "delays": f"@delays:{arm}@"} for arm in arms}}
+    text = json.dumps(shown, indent=1)
+    for arm in arms:
+        text = text.replace(f'"@delays:{arm}@"', json.dumps(result[arm]["delays"], separators=(",", ":")))
+    return text + "\n"
+
+
 def print_table(result: dict[str, Any]) -> None:
     def shown(figure: dict[str, Any]) -> str:
         return f"{'≥ ' if figure['lower_bound'] else ''}{figure['seconds']:.1f} s"
@@ -290,7 +296,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     result = run(args.offers, args.qps, args.minutes, polling_arm=not args.no_polling)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    args.json.write_text(as_json(result))
     chart(result, args.chart)
     print_table(result)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -229,6 +229,16 @@ class MessageSummary:
     queued: int  # offers queued for a refresh
     changes: int  # product changes a message-queued refresh (or the message itself) recorded
     delays: list[float]  # seconds from a message's birth to the change it led to, sorted
+
+    def delay(self, share: float) -> float | None:
+        """The ``share`` percentile of the delays (None without any)."""
+        return nearest_rank(self.delays, share) if self.delays else None
+
+
+def nearest_rank(ordered: Sequence[float], share: float) -> float:
+    """The ``share`` percentile (0 < share <= 1) of sorted, non-empty values, by nearest rank: the
+    smallest value with at least that share of the values at or below it."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 @dataclass

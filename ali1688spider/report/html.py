@@ -9,7 +9,6 @@ from Decimal with 2 decimals (half up), never through float.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -105,10 +104,9 @@ def messages_section(summary: MessageSummary | None) -> str:
     without messages)."""
     if summary is None:
         return ""
-    delays = summary.delays
-
     def rank(share: float) -> str:
-        return f"{delays[min(len(delays) - 1, max(0, math.ceil(share * len(delays)) - 1))]:,.1f} s" if delays else "—"
+        delay = summary.delay(share)
+        return f"{delay:,.1f} s" if delay is not None else "—"
 
     cards = [
         _card(count(summary.received), "messages received"),
